@@ -1,0 +1,13 @@
+// commands.h: the CLI's commands; each lives in its own file as srl_cmd_<name>(argc, argv),
+// where argv[0] is the command's name. Exit codes: 0 success, 1 failure, 2 usage error.
+#ifndef SRL_APP_COMMANDS_H
+#define SRL_APP_COMMANDS_H
+
+typedef struct srl_command {
+  const char *name, *help;
+  int (*run)(int argc, char **argv);
+} srl_command;
+
+int srl_cmd_version(int argc, char **argv);
+
+#endif

@@ -1,0 +1,30 @@
+// main.c: the saferl command-line tool; dispatches to one file per command.
+#include <stdio.h>
+#include <string.h>
+
+#include "apps/saferl/commands.h"
+
+static const srl_command commands[] = {
+    {"version", "print the version and build options", srl_cmd_version},
+};
+
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: saferl <command> [options]\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+  fprintf(f, "\n'saferl <command> --help' describes a command.\n");
+}
+
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "saferl: unknown command '%s'\n\n", argv[1]);
+  usage(stderr);
+  return 2;
+}
