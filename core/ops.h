@@ -132,6 +132,10 @@ typedef struct srl_ops {
 // The CPU table; always available.
 const srl_ops *srl_ops_cpu(void);
 
+// Threads OpenBLAS may use for the CPU table's matrix products (1 for small networks, where
+// threading costs more than it saves).
+void srl_ops_cpu_set_threads(int n);
+
 // The CUDA table. Returns SRL_EUNSUPPORTED when built without CUDA and SRL_ENODEV when no GPU is
 // usable at run time, each with a message; never crashes.
 int srl_ops_cuda(const srl_ops **out);

@@ -298,12 +298,12 @@ static void cpu_gauss_logprob(float *logp, const float *x, const float *mean, co
   for (int r = 0; r < rows; r++) {
     const float *xr = x + (size_t)r * cols, *mr = mean + (size_t)r * cols;
     const float *ls = log_std + (log_std_per_row ? (size_t)r * cols : 0);
-    float s = 0;
+    double s = 0;  // summed in double, as every reduction of the reference
     for (int j = 0; j < cols; j++) {
       float z = (xr[j] - mr[j]) * expf(-ls[j]);
       s += -0.5f * z * z - ls[j] - HALF_LOG_2PI;
     }
-    logp[r] = s;
+    logp[r] = (float)s;
   }
 }
 
@@ -378,3 +378,6 @@ static const srl_ops cpu_ops = {
 
 
 const srl_ops *srl_ops_cpu(void) { return &cpu_ops; }
+
+
+void srl_ops_cpu_set_threads(int n) { openblas_set_num_threads(n > 0 ? n : 1); }

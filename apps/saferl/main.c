@@ -6,6 +6,7 @@
 
 static const srl_command commands[] = {
     {"version", "print the version and build options", srl_cmd_version},
+    {"bench", "measure speed: update (PPO minibatch), env (env steps)", srl_cmd_bench},
 };
 
 
