@@ -63,7 +63,14 @@ int srl_error_context(int code, const char *fmt, ...) {
   va_end(ap);
   // an empty message gets the code's description so the context never stands alone
   snprintf(old, sizeof old, "%s", errmsg[0] ? errmsg : srl_strerror(code));
-  snprintf(errmsg, sizeof errmsg, "%s%s", prefix, old);
+  // prefix first, then as much of the old message as fits
+  size_t np = strlen(prefix), room = sizeof errmsg - 1;
+  if (np > room) np = room;
+  size_t no = strlen(old);
+  if (no > room - np) no = room - np;
+  memcpy(errmsg, prefix, np);
+  memcpy(errmsg + np, old, no);
+  errmsg[np + no] = '\0';
   return code;
 }
 

@@ -19,6 +19,7 @@ const char *srl_act_name(srl_act act) {
 
 
 int srl_act_from_name(const char *name) {
+  if (!name) return -1;
   for (int i = 0; i < SRL_ACT_COUNT; i++)
     if (strcmp(name, act_names[i]) == 0) return i;
   return -1;
@@ -36,6 +37,10 @@ int srl_ops_cuda(const srl_ops **out) {
 
 
 int srl_ops_get(const srl_ops **out, const char *device) {
+  if (!device) {
+    *out = NULL;
+    return srl_error(SRL_EINVAL, "no device named (expected 'cpu' or 'cuda')");
+  }
   if (strcmp(device, "cpu") == 0) {
     *out = srl_ops_cpu();
     return SRL_OK;
