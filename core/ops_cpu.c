@@ -77,7 +77,8 @@ static inline float tanh_rational(float x) {
               a13 = -2.76076847742355e-16f;
   const float b0 = 4.89352518554385e-03f, b2 = 2.26843463243900e-03f, b4 = 1.18534705686654e-04f,
               b6 = 1.19825839466702e-06f;
-  float c = fminf(fmaxf(x, -7.90531110763549805f), 7.90531110763549805f);
+  const float bound = 7.90531110763549805f;
+  float c = x > bound ? bound : (x < -bound ? -bound : x);  // not fminf: a libm call, no vectors
   float c2 = c * c;
   float p = c * (a1 + c2 * (a3 + c2 * (a5 + c2 * (a7 + c2 * (a9 + c2 * (a11 + c2 * a13))))));
   float q = b0 + c2 * (b2 + c2 * (b4 + c2 * b6));

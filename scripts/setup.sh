@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  build-essential cmake ninja-build pkg-config clang
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libgsl-dev libopenblas-dev libyaml-dev libhdf5-dev libzmq3-dev
   libmujoco-dev libmujoco-samples libosmesa6-dev zlib1g-dev libpng-dev
   python3 python3-numpy python3-h5py python3-zmq python3-torch

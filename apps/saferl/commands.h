@@ -9,9 +9,12 @@ typedef struct srl_command {
 } srl_command;
 
 int srl_cmd_version(int argc, char **argv);
+int srl_cmd_render(int argc, char **argv);
 int srl_cmd_bench(int argc, char **argv);
+int srl_cmd_envs(int argc, char **argv);
 
 // `saferl bench <what>`: one function per benchmark, argv[0] is <what>
 int srl_bench_update(int argc, char **argv);
+int srl_bench_env(int argc, char **argv);
 
 #endif

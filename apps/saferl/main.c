@@ -6,7 +6,9 @@
 
 static const srl_command commands[] = {
     {"version", "print the version and build options", srl_cmd_version},
+    {"render", "draw an environment into PNG frames or an MP4 video", srl_cmd_render},
     {"bench", "measure speed: update (PPO minibatch), env (env steps)", srl_cmd_bench},
+    {"envs", "list the registered environments (--json)", srl_cmd_envs},
 };
 
 
