@@ -6,6 +6,7 @@
 
 static const srl_command benches[] = {
     {"update", "OmniSafe's PPO-Lag minibatch update (actor + two critics)", srl_bench_update},
+    {"env", "env steps per second through the vector env", srl_bench_env},
 };
 
 
