@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libgsl-dev libopenblas-dev libyaml-dev libhdf5-dev libzmq3-dev
   libmujoco-dev libmujoco-samples libosmesa6-dev zlib1g-dev libpng-dev
-  python3 python3-numpy python3-h5py python3-zmq python3-torch
+  python3 python3-numpy python3-h5py python3-zmq python3-torch gnuplot-nox
 )
 
 missing=()
@@ -22,6 +22,11 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# CUDA is optional: the toolkit's usual home is searched when nvcc is not on PATH
+if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export PATH=/usr/local/cuda/bin:$PATH
 fi
 
 build=${SRL_BUILD_DIR:-build}
