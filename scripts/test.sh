@@ -32,6 +32,7 @@ if [ "${SRL_SKIP_SANITIZE:-0}" != 1 ]; then
   cmake -S . -B build-sanitize -G Ninja -DSRL_SANITIZE=ON -DSRL_CUDA=OFF -DSRL_NATIVE=OFF \
     -DSRL_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build build-sanitize --parallel "$jobs"
+  LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 \
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-sanitize --output-on-failure -j "$jobs"
 fi
