@@ -14,6 +14,8 @@
 // adds its rear ball joint's angular velocity (3) and orientation matrix (9); then 16 lidar bins
 // per observed object group in obstacle order (goal: goal; hazards; vases; buttons; pillars;
 // gremlins; push_box; circle).
+#include "envs/mujoco/nav.h"
+
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -26,12 +28,10 @@
 #include "envs/builtin.h"
 #include "envs/env.h"
 #include "envs/mujoco/mj_env.h"
-#include "envs/mujoco/nav.h"
 #include "envs/wrappers.h"
 
 #define NAV_BINS 16
 #define NAV_MAX_OBJ 16  // objects of one kind
-#define NAV_FRAMESKIP 10
 
 //---- task definitions (Safety-Gymnasium's figures) ---------------------------------------------
 
@@ -50,6 +50,7 @@ enum {
   OBJ_KINDS
 };
 
+// clang-format off
 // one kind of object: body names are <prefix><i> (or <prefix> alone for single objects)
 static const struct {
   const char *prefix;  // body and geom name
@@ -62,6 +63,7 @@ static const struct {
     [OBJ_PUSH_BOX] = {"push_box", "push_box", 1}, [OBJ_CIRCLE] = {"circle", "circle", 0},
     [OBJ_SIGWALL] = {"sigwall", "sigwalls", 0},
 };
+// clang-format on
 
 typedef struct obj_def {
   int kind;
@@ -73,8 +75,8 @@ typedef struct obj_def {
 typedef struct task_def {
   const char *id, *asset, *description;
   int robot, task;
-  double extents;      // placements within [-extents, extents]^2
-  int agent_rect;      // the robot has its own placement rectangle [-0.8, 0.8]^2 (circle)
+  double extents;  // placements within [-extents, extents]^2
+  int agent_rect;  // the robot has its own placement rectangle [-0.8, 0.8]^2 (circle)
   double agent_keepout;
   double lidar_max_dist;
   int num_steps;
@@ -83,6 +85,7 @@ typedef struct task_def {
   int obs_dim;
 } task_def;
 
+// clang-format off
 #define GOAL_L0 {OBJ_GOAL, 0, 0.3, 0.305, 1, 0}
 #define GOAL_HAZARDS(n, ko) {OBJ_HAZARD, n, 0.2, ko, 1, 1}
 #define GOAL_TASK(ID, ASSET, ROBOT, EXT, DIM, DESC, ...)                                     \
@@ -109,14 +112,14 @@ static const task_def tasks[] = {
     {"SafetyPointButton1", "safety_point_button1.xml",
      "point robot presses goal buttons avoiding hazards, gremlins and wrong buttons (level 1)",
      ROBOT_POINT, TASK_BUTTON, 1.5, 0, 0.4, 3.0, 1000, 4,
-     {{OBJ_BUTTON, 4, 0.1, 0.2, 1, 1}, {OBJ_GOAL, 0, 0.2, 0.4, 1, 0}, {OBJ_HAZARD, 4, 0.2, 0.18, 1, 1},
-      {OBJ_GREMLIN, 4, 0.1, 0.4, 1, 1}},
+     {{OBJ_BUTTON, 4, 0.1, 0.2, 1, 1}, {OBJ_GOAL, 0, 0.2, 0.4, 1, 0},
+      {OBJ_HAZARD, 4, 0.2, 0.18, 1, 1}, {OBJ_GREMLIN, 4, 0.1, 0.4, 1, 1}},
      76},
     {"SafetyPointPush1", "safety_point_push1.xml",
      "point robot pushes a box onto goals avoiding 2 hazards (push level 1)", ROBOT_POINT,
      TASK_PUSH, 1.5, 0, 0.4, 3.0, 1000, 4,
-     {{OBJ_GOAL, 0, 0.3, 0.4, 1, 0}, {OBJ_HAZARD, 2, 0.3, 0.4, 1, 1}, {OBJ_PILLAR, 1, 0.2, 0.3, 1, 0},
-      {OBJ_PUSH_BOX, 0, 0.2, 0.2, 1, 0}},
+     {{OBJ_GOAL, 0, 0.3, 0.4, 1, 0}, {OBJ_HAZARD, 2, 0.3, 0.4, 1, 1},
+      {OBJ_PILLAR, 1, 0.2, 0.3, 1, 0}, {OBJ_PUSH_BOX, 0, 0.2, 0.2, 1, 0}},
      76},
     {"SafetyPointCircle1", "safety_point_circle1.xml",
      "point robot circles the centre staying between two walls (circle level 1)", ROBOT_POINT,
@@ -129,18 +132,19 @@ static const task_def tasks[] = {
      {{OBJ_CIRCLE, 0, 1.5, 0.0, 1, 0}, {OBJ_SIGWALL, 2, 1.125, 0.0, 0, 1}},
      40},
 };
+// clang-format on
 #define N_TASKS ((int)(sizeof tasks / sizeof *tasks))
 
 // further figures of single object kinds
-#define GOAL_REWARD 1.0           // reward_goal of goals and buttons
-#define DIST_REWARD 1.0           // reward_distance / reward_box_dist / reward_box_goal
-#define VASE_SINK 4e-5            // how far vases start sunk into the floor
-#define VASE_VEL_THRESHOLD 1e-4   // vase speeds below this cost nothing
-#define GREMLIN_TRAVEL 0.35       // radius of the gremlins' circles
-#define BUTTON_DELAY 10           // steps before a new goal button counts (resampling_delay)
+#define GOAL_REWARD 1.0          // reward_goal of goals and buttons
+#define DIST_REWARD 1.0          // reward_distance / reward_box_dist / reward_box_goal
+#define VASE_SINK 4e-5           // how far vases start sunk into the floor
+#define VASE_VEL_THRESHOLD 1e-4  // vase speeds below this cost nothing
+#define GREMLIN_TRAVEL 0.35      // radius of the gremlins' circles
+#define BUTTON_DELAY 10          // steps before a new goal button counts (resampling_delay)
 #define CIRCLE_REWARD_FACTOR 0.1
 #define CIRCLE_RADIUS 1.5
-#define ROBOT_Z 0.1               // height of the robot body's origin at rest
+#define ROBOT_Z 0.1  // height of the robot body's origin at rest
 
 //---- options ----------------------------------------------------------------------------------
 
@@ -154,11 +158,13 @@ typedef struct nav_opts {
   int continue_goal;
   double margin;
   int frameskip;
+  char reuse_forward[8];
 } nav_opts;
 
 static const srl_cfg_field nav_fields[] = {
-    SRL_CFG_INT(nav_opts, num_steps, "num_steps", "1000", 1, 100000000,
-                "steps before the episode is truncated"),
+    SRL_CFG_INT(
+        nav_opts, num_steps, "num_steps", "1000", 1, 100000000,
+        "steps before the env truncates the episode (the registered time limit applies too)"),
     SRL_CFG_FLOAT(nav_opts, lidar_max_dist, "lidar_conf.max_dist", "3", 1e-6, 1e6,
                   "distance at which the pseudo-lidar reads 0"),
     SRL_CFG_BOOL(nav_opts, lidar_alias, "lidar_conf.alias", "true",
@@ -175,6 +181,11 @@ static const srl_cfg_field nav_fields[] = {
                   "extra keep-out between every pair of objects"),
     SRL_CFG_INT(nav_opts, frameskip, "sim_conf.frameskip_binom_n", "10", 1, 1000,
                 "MuJoCo steps per env step"),
+    SRL_CFG_CHOICE(nav_opts, reuse_forward, "sim_conf.reuse_forward", "exact", "exact|always|never",
+                   "start each env step from the last mj_forward instead of redoing its position "
+                   "stage, about 5% faster: exact = only in models without free or ball joints, "
+                   "where the numbers are bit for bit a full mj_step's; always = also where "
+                   "quaternions then get one renormalisation less (last-bit differences)"),
 };
 #define N_FIELDS ((int)(sizeof nav_fields / sizeof *nav_fields))
 
@@ -233,7 +244,9 @@ static void rot2quat(double q[4], double theta) {
   mju_normalize4(q);
 }
 
-static const double *agent_pos(const nav_env *e) { return e->sim.d->xpos + 3 * e->agent_body; }
+static const double *agent_pos(const nav_env *e) {
+  return e->sim.d->xpos + 3 * e->agent_body;
+}
 
 // xy distance from the robot to a point
 static double dist_xy(const nav_env *e, const double *p) {
@@ -247,7 +260,9 @@ static double dist3(const double *a, const double *b) {
   return sqrt(dx * dx + dy * dy + dz * dz);
 }
 
-static const double *body_pos(const nav_env *e, int body) { return e->sim.d->xpos + 3 * body; }
+static const double *body_pos(const nav_env *e, int body) {
+  return e->sim.d->xpos + 3 * body;
+}
 
 static const double *goal_pos(const nav_env *e) {
   return body_pos(e, e->group[e->g_goal].body[0]);
@@ -276,13 +291,20 @@ static void forward(nav_env *e) {
 // the height of an object's body origin as Safety-Gymnasium builds it
 static double obj_z(const obj_def *d) {
   switch (d->kind) {
-    case OBJ_GOAL: return d->size / 2 + 1e-2;
-    case OBJ_HAZARD: return 2e-2;
-    case OBJ_VASE: return d->size - VASE_SINK;
-    case OBJ_PILLAR: return 0.5;
-    case OBJ_CIRCLE: return 1e-2;
-    case OBJ_SIGWALL: return 0.25;
-    default: return d->size;  // buttons, gremlins, the push box
+    case OBJ_GOAL:
+      return d->size / 2 + 1e-2;
+    case OBJ_HAZARD:
+      return 2e-2;
+    case OBJ_VASE:
+      return d->size - VASE_SINK;
+    case OBJ_PILLAR:
+      return 0.5;
+    case OBJ_CIRCLE:
+      return 1e-2;
+    case OBJ_SIGWALL:
+      return 0.25;
+    default:
+      return d->size;  // buttons, gremlins, the push box
   }
 }
 
@@ -309,8 +331,9 @@ static void set_agent(nav_env *e, double x, double y, double rot) {
 // put object i of group g at (x, y) with heading rot
 static void set_object(nav_env *e, const nav_group *g, int i, double x, double y, double rot) {
   double q[4], z = obj_z(g->def);
-  rot2quat(q, g->def->kind == OBJ_SIGWALL ? (i >= 2 ? M_PI / 2 : 0) :
-              g->def->kind == OBJ_CIRCLE ? 0 : rot);
+  rot2quat(q, g->def->kind == OBJ_SIGWALL  ? (i >= 2 ? M_PI / 2 : 0)
+              : g->def->kind == OBJ_CIRCLE ? 0
+                                           : rot);
   if (obj_info[g->def->kind].is_free) {
     double *qp = e->sim.d->qpos + g->qpos[i];
     qp[0] = x, qp[1] = y, qp[2] = z;
@@ -380,7 +403,8 @@ static int update_world(nav_env *e) {
       e->button_timer = BUTTON_DELAY;
       break;
     }
-    default: break;
+    default:
+      break;
   }
   return SRL_OK;
 }
@@ -407,12 +431,12 @@ static void observe(nav_env *e, float *obs) {
     int hidden = g->def->kind == OBJ_BUTTON && e->button_timer != 0;
     if (!hidden) {
       for (int i = 0; i < g->n; i++) {
-        const double *p = g->def->kind == OBJ_CIRCLE ? (const double[3]){0, 0, 0}
-                                                     : body_pos(e, g->body[i]);
+        const double *p =
+            g->def->kind == OBJ_CIRCLE ? (const double[3]){0, 0, 0} : body_pos(e, g->body[i]);
         xy[2 * i] = p[0], xy[2 * i + 1] = p[1];
       }
-      srl__nav_lidar(bins, NAV_BINS, e->opts.lidar_max_dist, e->opts.lidar_alias, pos, mat, xy,
-                     2, g->n);
+      srl__nav_lidar(bins, NAV_BINS, e->opts.lidar_max_dist, e->opts.lidar_alias, pos, mat, xy, 2,
+                     g->n);
     }
     for (int b = 0; b < NAV_BINS; b++) obs[g->obs_off + b] = (float)bins[b];
   }
@@ -432,10 +456,14 @@ static int button_pressed(const nav_env *e) {
 
 static int goal_achieved(const nav_env *e) {
   switch (e->task->task) {
-    case TASK_GOAL: return dist_xy(e, goal_pos(e)) <= e->group[e->g_goal].def->size;
-    case TASK_PUSH: return dist3(box_pos(e), goal_pos(e)) <= e->group[e->g_goal].def->size;
-    case TASK_BUTTON: return button_pressed(e);
-    default: return 0;
+    case TASK_GOAL:
+      return dist_xy(e, goal_pos(e)) <= e->group[e->g_goal].def->size;
+    case TASK_PUSH:
+      return dist3(box_pos(e), goal_pos(e)) <= e->group[e->g_goal].def->size;
+    case TASK_BUTTON:
+      return button_pressed(e);
+    default:
+      return 0;
   }
 }
 
@@ -471,7 +499,8 @@ static double compute_reward(nav_env *e) {
            CIRCLE_REWARD_FACTOR;
       break;
     }
-    default: break;
+    default:
+      break;
   }
   double clip = e->opts.reward_clip;
   if (clip > 0 && !(r > -clip && r < clip)) r = r < 0 ? -clip : clip;
@@ -518,10 +547,17 @@ static double compute_raw_cost(const nav_env *e) {
       case OBJ_BUTTON:
         if (e->button_timer == 0) total += robot_contacts(e, GEOM_BUTTON, e->goal_button);
         break;
-      case OBJ_GREMLIN: total += robot_contacts(e, GEOM_GREMLIN, -1); break;
-      case OBJ_PILLAR: total += robot_contacts(e, GEOM_PILLAR, -1); break;
-      case OBJ_SIGWALL: total += fabs(agent_pos(e)[0]) > g->def->size ? 1.0 : 0.0; break;
-      default: break;
+      case OBJ_GREMLIN:
+        total += robot_contacts(e, GEOM_GREMLIN, -1);
+        break;
+      case OBJ_PILLAR:
+        total += robot_contacts(e, GEOM_PILLAR, -1);
+        break;
+      case OBJ_SIGWALL:
+        total += fabs(agent_pos(e)[0]) > g->def->size ? 1.0 : 0.0;
+        break;
+      default:
+        break;
     }
   }
   return total;
@@ -538,8 +574,8 @@ static int nav_reset(srl_env *env, uint64_t seed, float *obs) {
 
   // the layout, the robot's heading, then one heading per object (Builder.reset's draws)
   int rc = srl__nav_layout_sample(&e->layout, &e->mt);
-  if (rc < 0) return srl_error_context(rc, "%s: reset(seed %llu): ", env->id,
-                                       (unsigned long long)seed);
+  if (rc < 0)
+    return srl_error_context(rc, "%s: reset(seed %llu): ", env->id, (unsigned long long)seed);
   double agent_rot = srl__nav_mt_uniform(&e->mt, 0, 2 * M_PI);
   double rots[SRL_NAV_MAX_ITEMS];
   int n_rot = 0;
@@ -563,8 +599,9 @@ static int nav_reset(srl_env *env, uint64_t seed, float *obs) {
   forward(e);
 
   rc = update_world(e);
-  if (rc < 0) return srl_error_context(rc, "%s: reset(seed %llu): no goal fits: ", env->id,
-                                       (unsigned long long)seed);
+  if (rc < 0)
+    return srl_error_context(rc, "%s: reset(seed %llu): no goal fits: ", env->id,
+                             (unsigned long long)seed);
   e->button_timer = 0;  // specific_reset
   observe(e, obs);
   return SRL_OK;
@@ -583,9 +620,12 @@ static void move_gremlins(nav_env *e) {
 
 // one env step of physics: frameskip mj_step then mj_forward, as Safety-Gymnasium runs them.
 // The state was forwarded at the end of the last step and only ctrl changed since, so the first
-// mj_step's position and velocity stages are already in mjData: mj_step2 finishes that step
-// with the same numbers a full mj_step computes (gremlin tasks move mocaps first, so they step
-// fully). Runs inside the MuJoCo error guard.
+// mj_step's position and velocity stages are already in mjData and mj_step2 finishes that step
+// (sim_conf.reuse_forward). The numbers are a full mj_step's, except that MuJoCo renormalises
+// free and ball joint quaternions in place on every position stage, and x/|x| is not idempotent
+// in the last bit: skipping one renormalisation leaves a last-bit difference in those models,
+// which contacts can amplify, so by default only models without such joints reuse.
+// Gremlin tasks move mocaps first, so they step fully. Runs inside the MuJoCo error guard.
 static void physics_body(void *arg) {
   nav_env *e = arg;
   const mjModel *m = e->m;
@@ -740,8 +780,8 @@ static int bind_robot(nav_env *e) {
   e->agent_body = mj_name2id(m, mjOBJ_BODY, "agent");
   if (e->agent_body < 0) return srl_error(SRL_EFORMAT, "%s: the scene lacks the body 'agent'", id);
   int j = m->body_jntadr[e->agent_body];
-  e->agent_qpos = m->body_jntnum[e->agent_body] >= 1 && m->jnt_type[j] == mjJNT_FREE
-                      ? m->jnt_qposadr[j] : -1;
+  e->agent_qpos =
+      m->body_jntnum[e->agent_body] >= 1 && m->jnt_type[j] == mjJNT_FREE ? m->jnt_qposadr[j] : -1;
   if ((e->task->robot == ROBOT_CAR) != (e->agent_qpos >= 0))
     return srl_error(SRL_EFORMAT, "%s: the robot's joints do not match the %s robot", id,
                      e->task->robot == ROBOT_CAR ? "car" : "point");
@@ -856,7 +896,11 @@ static int nav_create(const task_def *t, srl_env **out, const char *options_yaml
     return srl_error_context(rc, "%s: ", t->id);
   }
   e->sim.forward_after = 1;
-  e->fast_physics = 1;
+  int has_quat = 0;
+  for (int j = 0; j < m->njnt; j++)
+    has_quat |= m->jnt_type[j] == mjJNT_FREE || m->jnt_type[j] == mjJNT_BALL;
+  e->fast_physics =
+      !strcmp(opts.reuse_forward, "always") || (!strcmp(opts.reuse_forward, "exact") && !has_quat);
 
   // the robot, the object groups and the observation layout
   rc = bind_robot(e);
@@ -869,13 +913,15 @@ static int nav_create(const task_def *t, srl_env **out, const char *options_yaml
     rc = bind_group(e, g, &t->obj[gi]);
     g->obs_off = -1;
     if (t->obj[gi].lidar) g->obs_off = off, off += NAV_BINS;
-    int *slot[OBJ_KINDS] = {[OBJ_GOAL] = &e->g_goal, [OBJ_HAZARD] = &e->g_hazard,
-                            [OBJ_VASE] = &e->g_vase, [OBJ_BUTTON] = &e->g_button,
-                            [OBJ_GREMLIN] = &e->g_gremlin, [OBJ_PUSH_BOX] = &e->g_push,
-                            [OBJ_SIGWALL] = &e->g_sigwall, [OBJ_PILLAR] = &e->g_pillar};
+    int *slot[OBJ_KINDS] = {
+        [OBJ_GOAL] = &e->g_goal,       [OBJ_HAZARD] = &e->g_hazard,   [OBJ_VASE] = &e->g_vase,
+        [OBJ_BUTTON] = &e->g_button,   [OBJ_GREMLIN] = &e->g_gremlin, [OBJ_PUSH_BOX] = &e->g_push,
+        [OBJ_SIGWALL] = &e->g_sigwall, [OBJ_PILLAR] = &e->g_pillar};
     if (slot[t->obj[gi].kind]) *slot[t->obj[gi].kind] = gi;
-    static const int role[OBJ_KINDS] = {[OBJ_VASE] = GEOM_VASE, [OBJ_BUTTON] = GEOM_BUTTON,
-                                        [OBJ_GREMLIN] = GEOM_GREMLIN, [OBJ_PILLAR] = GEOM_PILLAR};
+    static const int role[OBJ_KINDS] = {[OBJ_VASE] = GEOM_VASE,
+                                        [OBJ_BUTTON] = GEOM_BUTTON,
+                                        [OBJ_GREMLIN] = GEOM_GREMLIN,
+                                        [OBJ_PILLAR] = GEOM_PILLAR};
     for (int i = 0; i < g->n && rc == 0; i++)
       if (role[t->obj[gi].kind]) {
         e->geom_role[g->geom[i]] = (unsigned char)role[t->obj[gi].kind];
@@ -916,8 +962,10 @@ static int nav_create(const task_def *t, srl_env **out, const char *options_yaml
 }
 
 // one create function per task (the registry's create takes no task argument)
-#define NAV_CREATE(i) \
-  static int create_##i(srl_env **out, const char *y) { return nav_create(&tasks[i], out, y); }
+#define NAV_CREATE(i)                                   \
+  static int create_##i(srl_env **out, const char *y) { \
+    return nav_create(&tasks[i], out, y);               \
+  }
 NAV_CREATE(0)
 NAV_CREATE(1)
 NAV_CREATE(2)
@@ -936,8 +984,8 @@ int srl__register_navigation_envs(void) {
   _Static_assert(sizeof creators / sizeof *creators == sizeof tasks / sizeof *tasks,
                  "one create function per task");
   for (int i = 0; i < N_TASKS; i++) {
-    srl_env_spec spec = {tasks[i].id, creators[i], tasks[i].obs_dim, 2, tasks[i].num_steps,
-                         tasks[i].description};
+    srl_env_spec spec = {tasks[i].id, creators[i],        tasks[i].obs_dim,
+                         2,           tasks[i].num_steps, tasks[i].description};
     SRL_TRY(srl_env_register(&spec));
   }
   return SRL_OK;
@@ -959,6 +1007,8 @@ int srl__nav_probe(const srl_env *env, srl_nav_probe *out) {
   memcpy(out->extents, e->layout.extents, sizeof out->extents);
   const double *a = agent_pos(e);
   memcpy(out->agent_pos, a, sizeof out->agent_pos);
+  const double *am = e->sim.d->xmat + 9 * e->agent_body;
+  out->agent_yaw = atan2(am[3], am[0]);
   out->item_xy[0][0] = a[0], out->item_xy[0][1] = a[1];
   out->item_keepout[0] = e->layout.place[0].keepout;
   snprintf(out->item_name[0], sizeof out->item_name[0], "agent");
@@ -969,8 +1019,8 @@ int srl__nav_probe(const srl_env *env, srl_nav_probe *out) {
       const double *p = body_pos(e, g->body[i]);
       out->item_xy[k][0] = p[0], out->item_xy[k][1] = p[1];
       out->item_keepout[k] = g->def->keepout;
-      snprintf(out->item_name[k], sizeof out->item_name[k], "%s", e->m->names +
-               e->m->name_bodyadr[g->body[i]]);
+      snprintf(out->item_name[k], sizeof out->item_name[k], "%s",
+               e->m->names + e->m->name_bodyadr[g->body[i]]);
     }
     if (g->obs_off >= 0 && out->n_lidar < SRL_NAV_MAX_GROUPS)
       snprintf(out->lidar_name[out->n_lidar++], sizeof out->lidar_name[0], "%s",
@@ -1012,6 +1062,13 @@ int srl__nav_eval_cost(srl_env *env, double *raw, double *indicator) {
   return SRL_OK;
 }
 
+int srl__nav_observe(srl_env *env, float *obs) {
+  nav_env *e = find_nav(env);
+  if (!e || !obs) return srl_error(SRL_EINVAL, "nav observe: not a navigation env");
+  observe(e, obs);
+  return SRL_OK;
+}
+
 int srl__nav_set_fast_physics(srl_env *env, int on) {
   nav_env *e = find_nav(env);
   if (!e) return srl_error(SRL_EINVAL, "nav physics: not a navigation env");
@@ -1019,8 +1076,7 @@ int srl__nav_set_fast_physics(srl_env *env, int on) {
   return SRL_OK;
 }
 
-int srl__nav_bench_raw(srl_env *env, uint64_t seed, const float *actions, int n,
-                       double *seconds) {
+int srl__nav_bench_raw(srl_env *env, uint64_t seed, const float *actions, int n, double *seconds) {
   nav_env *e = find_nav(env);
   if (!e || !actions || n < 0 || !seconds)
     return srl_error(SRL_EINVAL, "nav bench: needs a navigation env and n actions");
@@ -1033,7 +1089,10 @@ int srl__nav_bench_raw(srl_env *env, uint64_t seed, const float *actions, int n,
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
   for (int t = 0; t < n; t++) {
     for (int i = 0; i < m->nu; i++) d->ctrl[i] = actions[2 * t + i];
-    for (int k = 0; k < e->opts.frameskip; k++) mj_step(m, d);
+    for (int k = 0; k < e->opts.frameskip; k++) {
+      if (e->g_gremlin >= 0) move_gremlins(e);
+      mj_step(m, d);
+    }
   }
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
   *seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);

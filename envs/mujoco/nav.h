@@ -3,7 +3,8 @@
 // Three pure parts that do not need MuJoCo, each following Safety-Gymnasium's definitions:
 //   - srl_nav_mt: the Mersenne Twister stream of NumPy's legacy RandomState (same seeding, same
 //     53-bit doubles), so a seed draws the very layout Safety-Gymnasium draws for it;
-//   - srl_nav_layout: rejection sampling of object positions with keep-out radii (random_generator.py);
+//   - srl_nav_layout: rejection sampling of object positions with keep-out radii
+//   (random_generator.py);
 //   - srl__nav_lidar: the pseudo-lidar, 16 bins of closeness around the robot with aliasing
 //     (base_task.py, _obs_lidar_pseudo).
 // And test hooks into a created navigation env: read its layout, move the robot, evaluate cost.
@@ -51,11 +52,11 @@ typedef struct srl_nav_place {
 } srl_nav_place;
 
 typedef struct srl_nav_layout {
-  int n;                                // objects, the robot first
+  int n;  // objects, the robot first
   srl_nav_place place[SRL_NAV_MAX_ITEMS];
-  double extents[4];                    // xmin, ymin, xmax, ymax
-  double margin;                        // added to every pair of keep-outs
-  double xy[SRL_NAV_MAX_ITEMS][2];      // the sampled positions
+  double extents[4];                // xmin, ymin, xmax, ymax
+  double margin;                    // added to every pair of keep-outs
+  double xy[SRL_NAV_MAX_ITEMS][2];  // the sampled positions
 } srl_nav_layout;
 
 // Draw every object in order, each up to 100 times until it keeps out of the ones placed before
@@ -88,14 +89,15 @@ typedef struct srl_nav_probe {
   char item_name[SRL_NAV_MAX_ITEMS][24];  // "agent", "goal", "hazard3", "vase0", ...
   double extents[4];
   double agent_pos[3];
-  double goal_xy[2];      // the goal body (goal, button and push tasks)
+  double agent_yaw;   // heading about z (radians)
+  double goal_xy[2];  // the goal body (goal, button and push tasks)
   double goal_size;
-  double hazard_size;     // 0 without hazards
+  double hazard_size;  // 0 without hazards
   int n_hazards;
-  int goal_button;        // button tasks: the button to press
-  double last_dist_goal;  // the distance the next reward starts from
-  int obs_sensor_dim;     // sensor part of the observation; lidar groups follow
-  int n_lidar;            // lidar groups in observation order
+  int goal_button;                          // button tasks: the button to press
+  double last_dist_goal;                    // the distance the next reward starts from
+  int obs_sensor_dim;                       // sensor part of the observation; lidar groups follow
+  int n_lidar;                              // lidar groups in observation order
   char lidar_name[SRL_NAV_MAX_GROUPS][16];  // "goal", "hazards", "vases", ...
   double lidar_max_dist;
 } srl_nav_probe;
@@ -106,13 +108,15 @@ int srl__nav_probe(const srl_env *env, srl_nav_probe *out);
 int srl__nav_place_agent(srl_env *env, double x, double y, double yaw);
 // The cost of the state now: raw (Safety-Gymnasium's cost_sum) and the indicator.
 int srl__nav_eval_cost(srl_env *env, double *raw, double *indicator);
-// 0: run every physics step as a full mj_step (the reference the faster default must equal).
+// The observation of the state now (after srl__nav_place_agent, say).
+int srl__nav_observe(srl_env *env, float *obs);
+// 0: run every physics step as a full mj_step (sim_conf.reuse_forward: never); 1: finish the
+// first one from the last mj_forward (always).
 int srl__nav_set_fast_physics(srl_env *env, int on);
 // For the speed comparison: reset with seed, then time bare physics on the env's own model and
 // state, sim_conf.frameskip_binom_n mj_step per action row (actions: n×2); the thread's CPU
 // seconds taken (steadier than wall time on a busy machine).
-int srl__nav_bench_raw(srl_env *env, uint64_t seed, const float *actions, int n,
-                       double *seconds);
+int srl__nav_bench_raw(srl_env *env, uint64_t seed, const float *actions, int n, double *seconds);
 
 #ifdef __cplusplus
 }

@@ -83,7 +83,9 @@ double srl__nav_mt_double(srl_nav_mt *mt) {
 }
 
 double srl__nav_mt_uniform(srl_nav_mt *mt, double lo, double hi) {
-  return lo + (hi - lo) * srl__nav_mt_double(mt);
+  // the product is rounded on its own (no fused multiply-add), as NumPy computes it
+  volatile double scaled = (hi - lo) * srl__nav_mt_double(mt);
+  return lo + scaled;
 }
 
 uint32_t srl__nav_mt_below(srl_nav_mt *mt, uint32_t n) {
@@ -140,8 +142,10 @@ int srl__nav_layout_sample(srl_nav_layout *l, srl_nav_mt *mt) {
     return srl_error(SRL_EINVAL, "layout: %d objects (1..%d)", l->n, SRL_NAV_MAX_ITEMS);
   for (int attempt = 0; attempt < 10000; attempt++)
     if (sample_once(l, mt)) return SRL_OK;
-  return srl_error(SRL_ESTATE, "layout: no placement of the %d objects keeps their keep-outs "
-                   "after 10000 attempts", l->n);
+  return srl_error(SRL_ESTATE,
+                   "layout: no placement of the %d objects keeps their keep-outs "
+                   "after 10000 attempts",
+                   l->n);
 }
 
 int srl__nav_layout_resample(srl_nav_layout *l, int i, srl_nav_mt *mt) {
