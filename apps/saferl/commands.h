@@ -12,6 +12,9 @@ int srl_cmd_version(int argc, char **argv);
 int srl_cmd_render(int argc, char **argv);
 int srl_cmd_bench(int argc, char **argv);
 int srl_cmd_envs(int argc, char **argv);
+int srl_cmd_train(int argc, char **argv);
+int srl_cmd_eval(int argc, char **argv);
+int srl_cmd_plot(int argc, char **argv);
 
 // `saferl bench <what>`: one function per benchmark, argv[0] is <what>
 int srl_bench_update(int argc, char **argv);

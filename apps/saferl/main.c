@@ -5,10 +5,13 @@
 #include "apps/saferl/commands.h"
 
 static const srl_command commands[] = {
+    {"train", "train a constrained policy from a YAML config", srl_cmd_train},
+    {"eval", "evaluate a trained policy: mean and std of return, cost, length", srl_cmd_eval},
     {"version", "print the version and build options", srl_cmd_version},
     {"render", "draw an environment into PNG frames or an MP4 video", srl_cmd_render},
     {"bench", "measure speed: update (PPO minibatch), env (env steps)", srl_cmd_bench},
     {"envs", "list the registered environments (--json)", srl_cmd_envs},
+    {"plot", "draw return and cost curves of run directories into a PNG", srl_cmd_plot},
 };
 
 
