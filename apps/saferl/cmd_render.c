@@ -1,5 +1,5 @@
 // cmd_render.c: `saferl render` runs an environment with random actions and writes what a camera
-// sees: PNG frames into a folder and/or an MP4 video through ffmpeg (when it is on PATH).
+// sees: PNG frames into a folder and/or an MP4 video through ffmpeg (apps/saferl/video.h).
 //
 //   saferl render --env ID [--steps N] [--seed S] [--camera follow|top|NAME]
 //                 [--width W --height H] [--options YAML] [--out DIR] [--video FILE.mp4 --fps F]
@@ -11,15 +11,14 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "apps/saferl/commands.h"
+#include "apps/saferl/video.h"
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/rng.h"
@@ -112,47 +111,6 @@ static int png_write(const char *path, const uint8_t *rgb, int w, int h, uint8_t
             write_chunk(f, "IDAT", z, (uint32_t)zn) || write_chunk(f, "IEND", NULL, 0);
   bad |= fclose(f) != 0;
   return bad ? srl_error(SRL_EIO, "render: writing %s failed", path) : 0;
-}
-
-//---- ffmpeg --------------------------------------------------------------------------------------
-
-// 1 when an executable `name` is on PATH
-static int on_path(const char *name) {
-  const char *path = getenv("PATH");
-  if (!path) return 0;
-  char buf[PATH_MAX];
-  while (*path) {
-    size_t len = strcspn(path, ":");
-    if (len > 0 && len + strlen(name) + 2 < sizeof buf) {
-      snprintf(buf, sizeof buf, "%.*s/%s", (int)len, path, name);
-      if (access(buf, X_OK) == 0) return 1;
-    }
-    path += len + (path[len] == ':');
-  }
-  return 0;
-}
-
-// start ffmpeg reading raw RGB frames on stdin and encoding H.264 (even sizes padded)
-static FILE *ffmpeg_open(const char *file, int w, int h, double fps) {
-  char cmd[PATH_MAX + 512];
-  char quoted[PATH_MAX + 64];
-  size_t q = 0;
-  quoted[q++] = '\'';
-  for (const char *p = file; *p && q < sizeof quoted - 8; p++) {
-    if (*p == '\'') {
-      memcpy(quoted + q, "'\\''", 4);
-      q += 4;
-    } else {
-      quoted[q++] = *p;
-    }
-  }
-  quoted[q++] = '\'';
-  quoted[q] = 0;
-  snprintf(cmd, sizeof cmd,
-           "ffmpeg -y -loglevel error -f rawvideo -pix_fmt rgb24 -s %dx%d -r %g -i - "
-           "-vf 'pad=ceil(iw/2)*2:ceil(ih/2)*2' -pix_fmt yuv420p -c:v libx264 %s",
-           w, h, fps, quoted);
-  return popen(cmd, "w");
 }
 
 //---- the command ---------------------------------------------------------------------------------
@@ -254,11 +212,6 @@ static void random_action(srl_rng *rng, const srl_space *s, float *a) {
 }
 
 static int render_run(const render_args *a) {
-  if (a->video && !on_path("ffmpeg")) {
-    fprintf(stderr, "saferl render: --video needs ffmpeg, which is not on PATH (install it, e.g. "
-                    "apt-get install ffmpeg, or write PNG frames with --out)\n");
-    return 1;
-  }
   if (a->out_dir && mkdir(a->out_dir, 0777) != 0 && errno != EEXIST) {
     fprintf(stderr, "saferl render: cannot create %s: %s\n", a->out_dir, strerror(errno));
     return 1;
@@ -282,14 +235,9 @@ static int render_run(const render_args *a) {
   }
   float *obs = buf, *act = buf + env->obs_space.dim;
   uint8_t *rgb = (uint8_t *)(act + env->act_space.dim), *png = rgb + frame;
-  // a failing ffmpeg shows up as a write error, not as SIGPIPE ending the process
-  void (*old_sigpipe)(int) = a->video ? signal(SIGPIPE, SIG_IGN) : SIG_DFL;
-  FILE *video = a->video ? ffmpeg_open(a->video, w, h, a->fps) : NULL;
+  srl_video video = {0};
   int rc = 0;
-  if (a->video && !video) {
-    fprintf(stderr, "saferl render: cannot start ffmpeg: %s\n", strerror(errno));
-    rc = 1;
-  }
+  if (a->video && srl_video_open(&video, a->video, w, h, a->fps) < 0) rc = 1;
 
   // reset, then one frame per step; a finished episode resets with the next seed
   crc_init();
@@ -320,20 +268,13 @@ static int render_run(const render_args *a) {
         break;
       }
     }
-    if (video && fwrite(rgb, 1, frame, video) != frame) {
-      srl_error(SRL_EIO, "ffmpeg stopped reading frames (its messages are above)");
-      rc = 1;
-    }
+    if (video.pipe && srl_video_write(&video, rgb) < 0) rc = 1;
   }
   if (rc) fprintf(stderr, "saferl render: %s\n", srl_errmsg());
-  if (video) {
-    int status = pclose(video);
-    if (status != 0 && !rc) {
-      fprintf(stderr, "saferl render: ffmpeg failed (status %d) writing %s\n", status, a->video);
-      rc = 1;
-    }
+  if (srl_video_close(&video) < 0 && !rc) {
+    fprintf(stderr, "saferl render: %s writing %s\n", srl_errmsg(), a->video);
+    rc = 1;
   }
-  if (a->video) signal(SIGPIPE, old_sigpipe);
   if (!rc)
     printf("%s: %ld frames %dx%d (%s camera)%s%s%s%s\n", env->id, a->steps + 1, w, h, a->camera,
            a->out_dir ? " -> " : "", a->out_dir ? a->out_dir : "", a->video ? " -> " : "",

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "algos/offpolicy.h"
 #include "algos/onpolicy.h"
 #include "apps/saferl/commands.h"
 #include "core/error.h"
@@ -32,7 +33,8 @@ static int usage(FILE *f) {
           "       saferl train CONFIG --seeds 0,1,2 [--set key=value]... [--out DIR]\n"
           "       saferl train --resume RUN_DIR [--quiet]\n"
           "\n"
-          "Trains an on-policy agent (PPO, PPOLag, CPPOPID, TRPOLag, CPO) from a YAML config\n"
+          "Trains an on-policy agent (PPO, PPOLag, CPPOPID, TRPOLag, CPO) or an off-policy one\n"
+          "(SACLag, SAC) from a YAML config\n"
           "(configs/<algo>/<env>.yaml; keys as OmniSafe's). --set overrides any key\n"
           "(algo_cfgs.steps_per_epoch=4000, model_cfgs.actor.hidden_sizes=[256,256]); --seed S\n"
           "is --set seed=S. The run goes to DIR/<algo>-<env>-s<seed>-<time>/ (DIR defaults to\n"
@@ -106,35 +108,122 @@ static int parse(train_args *a, int argc, char **argv) {
 }
 
 
-static void print_result(srl_onpolicy *t) {
-  const srl_onpolicy_config *cfg = srl_onpolicy_get_config(t);
-  const srl_onpolicy_row *r = srl_onpolicy_last_row(t);
-  printf("%s on %s, seed %d: ", cfg->algo, cfg->env_id, cfg->seed);
-  if (r)
-    printf("return %.3f, cost %.3f (limit %g), lambda %.4g after %lld steps in %.1f s\n", r->ep_ret,
-           r->ep_cost, cfg->lagrange_cfgs.cost_limit, r->lagrange, r->total_steps, r->wall_s);
+// the closing lines of a run: final window means and where the policy is
+static void print_summary(const char *algo, const char *env, int seed, const void *row,
+                          double ret, double cost, double limit, double lambda, long long steps,
+                          double wall_s, const char *run_dir) {
+  printf("%s on %s, seed %d: ", algo, env, seed);
+  if (row)
+    printf("return %.3f, cost %.3f (limit %g), lambda %.4g after %lld steps in %.1f s\n", ret, cost,
+           limit, lambda, steps, wall_s);
   else
     printf("no epoch was run in this session\n");
-  printf("final policy: %s/final.safetensors\n", srl_onpolicy_run_dir(t));
+  printf("final policy: %s/final.safetensors\n", run_dir);
+}
+
+static void print_result(srl_onpolicy *t) {
+  const srl_onpolicy_config *c = srl_onpolicy_get_config(t);
+  const srl_onpolicy_row *r = srl_onpolicy_last_row(t);
+  print_summary(c->algo, c->env_id, c->seed, r, r ? r->ep_ret : 0, r ? r->ep_cost : 0,
+                c->lagrange_cfgs.cost_limit, r ? r->lagrange : 0, r ? r->total_steps : 0,
+                r ? r->wall_s : 0, srl_onpolicy_run_dir(t));
+}
+
+
+// the exit status for a trainer's result: 130 after a stop request, 1 on an error (reported)
+static int train_status(int rc) {
+  if (rc < 0) fprintf(stderr, "saferl train: %s\n", srl_errmsg());
+  return rc == SRL_EINTERRUPTED ? 130 : rc < 0 ? 1 : 0;
+}
+
+
+// the algorithm a run will use: the resumed run's config.yaml, else CONFIG with the --set list
+// and the seed; "" when neither names one (the on-policy default)
+static int peek_algo(const train_args *a, char *algo, size_t cap) {
+  if (a->resume) {
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/config.yaml", a->resume) >= (int)sizeof path) {
+      fprintf(stderr, "saferl train: run directory path too long\n");
+      return -1;
+    }
+    if (srl_offpolicy_peek_algo(path, NULL, 0, algo, cap) < 0) {
+      fprintf(stderr, "saferl train: %s\n", srl_errmsg());
+      return -1;
+    }
+    return 0;
+  }
+  if (srl_offpolicy_peek_algo(a->config, a->sets, a->n_sets, algo, cap) < 0) {
+    fprintf(stderr, "saferl train: %s\n", srl_errmsg());
+    return -1;
+  }
+  return 0;
+}
+
+
+static void print_off_result(srl_offpolicy *t) {
+  const srl_offpolicy_config *c = srl_offpolicy_get_config(t);
+  const srl_offpolicy_row *r = srl_offpolicy_last_row(t);
+  print_summary(c->algo, c->env_id, c->seed, r, r ? r->ep_ret : 0, r ? r->ep_cost : 0,
+                c->lagrange_cfgs.cost_limit, r ? r->lagrange : 0, r ? r->total_steps : 0,
+                r ? r->wall_s : 0, srl_offpolicy_run_dir(t));
+}
+
+
+// train one off-policy run (fresh or resumed) in this process
+static int train_one_off(const train_args *a, const char *const *sets, int n_sets) {
+  srl_offpolicy_options opt = {.out_dir = a->out, .quiet = a->quiet};
+  srl_offpolicy *t = NULL;
+  int rc;
+  if (a->resume) {
+    rc = srl_offpolicy_resume(&t, a->resume, &opt);
+  } else {
+    srl_offpolicy_config cfg;
+    rc = srl_offpolicy_config_load(&cfg, a->config, sets, n_sets);
+    if (rc >= 0) rc = srl_offpolicy_create(&t, &cfg, &opt);
+  }
+  if (rc < 0) {
+    fprintf(stderr, "saferl train: %s\n", srl_errmsg());
+    return 1;
+  }
+  const srl_offpolicy_config *cfg = srl_offpolicy_get_config(t);
+  printf("%s %s on %s (seed %d, %d epochs of %d steps): %s\n", a->resume ? "resuming" : "training",
+         cfg->algo, cfg->env_id, cfg->seed, srl_offpolicy_epochs_total(t),
+         cfg->algo_cfgs.steps_per_epoch, srl_offpolicy_run_dir(t));
+  fflush(stdout);
+  srl_offpolicy_handle_signals();
+  rc = srl_offpolicy_train(t);
+  int status = train_status(rc);
+  if (!status) print_off_result(t);
+  srl_offpolicy_destroy(t);
+  return status;
 }
 
 
 // train one run (fresh or resumed) in this process
 static int train_one(const train_args *a) {
+  const char *sets[MAX_SETS + 1];
+  char seed_set[64];
+  int n = a->n_sets;
+  memcpy(sets, a->sets, sizeof(char *) * (size_t)n);
+  if (a->seed) {
+    snprintf(seed_set, sizeof seed_set, "seed=%s", a->seed);
+    sets[n++] = seed_set;
+  }
+  char algo[64];
+  if (a->resume) {
+    if (peek_algo(a, algo, sizeof algo) < 0) return 1;
+  } else if (srl_offpolicy_peek_algo(a->config, sets, n, algo, sizeof algo) < 0) {
+    fprintf(stderr, "saferl train: %s\n", srl_errmsg());
+    return 1;
+  }
+  if (srl_offpolicy_is_algo(algo)) return train_one_off(a, sets, n);
+
   srl_onpolicy_options opt = {.out_dir = a->out, .quiet = a->quiet};
   srl_onpolicy *t = NULL;
   int rc;
   if (a->resume) {
     rc = srl_onpolicy_resume(&t, a->resume, &opt);
   } else {
-    const char *sets[MAX_SETS + 1];
-    char seed_set[64];
-    int n = a->n_sets;
-    memcpy(sets, a->sets, sizeof(char *) * (size_t)n);
-    if (a->seed) {
-      snprintf(seed_set, sizeof seed_set, "seed=%s", a->seed);
-      sets[n++] = seed_set;
-    }
     srl_onpolicy_config cfg;
     rc = srl_onpolicy_config_load(&cfg, a->config, sets, n);
     if (rc < 0) {
@@ -154,16 +243,8 @@ static int train_one(const train_args *a) {
   fflush(stdout);
   srl_onpolicy_handle_signals();
   rc = srl_onpolicy_train(t);
-  int status = 0;
-  if (rc == SRL_EINTERRUPTED) {
-    fprintf(stderr, "saferl train: %s\n", srl_errmsg());
-    status = 130;
-  } else if (rc < 0) {
-    fprintf(stderr, "saferl train: %s\n", srl_errmsg());
-    status = 1;
-  } else {
-    print_result(t);
-  }
+  int status = train_status(rc);
+  if (!status) print_result(t);
   srl_onpolicy_destroy(t);
   return status;
 }
@@ -201,9 +282,19 @@ static int train_seeds(const train_args *a, const char *self) {
   if (!n) return usage(stderr);
 
   // check the config once here, so a typo fails once rather than in every child
-  srl_onpolicy_config cfg;
-  if (srl_onpolicy_config_load(&cfg, a->config, a->sets, a->n_sets) < 0 ||
-      srl_onpolicy_config_check(&cfg) < 0) {
+  char algo[64];
+  if (peek_algo(a, algo, sizeof algo) < 0) return 1;
+  int bad;
+  if (srl_offpolicy_is_algo(algo)) {
+    srl_offpolicy_config cfg;
+    bad = srl_offpolicy_config_load(&cfg, a->config, a->sets, a->n_sets) < 0 ||
+          srl_offpolicy_config_check(&cfg) < 0;
+  } else {
+    srl_onpolicy_config cfg;
+    bad = srl_onpolicy_config_load(&cfg, a->config, a->sets, a->n_sets) < 0 ||
+          srl_onpolicy_config_check(&cfg) < 0;
+  }
+  if (bad) {
     fprintf(stderr, "saferl train: %s\n", srl_errmsg());
     return 1;
   }

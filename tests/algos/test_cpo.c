@@ -766,7 +766,9 @@ TEST(test_cpo_update_cases_on_a_batch) {
   CHECK_OK(srl_cpo_create(&w2, ac, 4));
   float val;
   CHECK_ERR(srl_cpo_surrogate(w2, buf, &val, d.adv_r), SRL_ESTATE);
-  CHECK_ERR(srl_cpo_create(&w2, ac, 0), SRL_EINVAL);
+  srl_cpo *w3 = NULL;
+  CHECK_ERR(srl_cpo_create(&w3, ac, 0), SRL_EINVAL);
+  CHECK(w3 == NULL);
   free(buf);
   srl_cpo_destroy(w2);
   srl_cpo_destroy(NULL);
