@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libgsl-dev libopenblas-dev libyaml-dev libhdf5-dev libzmq3-dev
-  libmujoco-dev libmujoco-samples libosmesa6-dev zlib1g-dev libpng-dev
+  libmujoco-dev libmujoco-samples libosmesa6-dev libegl1 libegl-mesa0 zlib1g-dev libpng-dev
   python3 python3-numpy python3-h5py python3-zmq python3-torch gnuplot-nox
 )
 

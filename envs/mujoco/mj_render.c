@@ -1,26 +1,97 @@
-// mj_render.c: headless offscreen rendering of MuJoCo scenes through OSMesa: an OSMesa context,
-// MuJoCo's rendering context drawn into its offscreen framebuffer, pixels read back and flipped
-// so row 0 is the top; the follow, top-down and named cameras of a view.
+// mj_render.c: headless offscreen rendering of MuJoCo scenes through EGL or OSMesa: the backend
+// chosen once per process (SRL_GL / MUJOCO_GL, or a GPU through EGL when there is one, else
+// OSMesa), MuJoCo's rendering context drawn into its offscreen framebuffer, pixels read back and
+// flipped so row 0 is the top; the follow, top-down and named cameras of a view.
 #include "envs/mujoco/mj_render.h"
 
 #include <GL/osmesa.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "envs/mujoco/mj_render_egl.h"
 
 #define SCENE_MAX_GEOM 2000
 
+enum { BACKEND_AUTO = 0, BACKEND_OSMESA = 1, BACKEND_EGL = 2 };
+
 struct srl_mj_renderer {
+  int backend;            // BACKEND_OSMESA or BACKEND_EGL
   OSMesaContext ctx;
+  srl__mj_egl_ctx egl;
   int width, height;  // capacity of the buffers
-  void *osmesa_buf;   // (height×width×4) the context's own colour buffer
+  void *osmesa_buf;   // (height×width×4) the OSMesa context's own colour buffer
   uint8_t *flip;      // (height×width×3) pixels as OpenGL reads them, bottom row first
   mjvScene scn;
   mjrContext con;
   mjvOption opt;
   int have_scene, have_con;
 };
+
+//---- backends ----------------------------------------------------------------------------------
+
+// MuJoCo binds its OpenGL entry points once per process, through whichever of eglGetProcAddress
+// and OSMesaGetProcAddress it finds first, so the first renderer fixes the backend for all
+static pthread_mutex_t backend_lock = PTHREAD_MUTEX_INITIALIZER;
+static int process_backend;  // BACKEND_AUTO until the first renderer is made
+
+static const char *backend_label(int b) { return b == BACKEND_EGL ? "egl" : "osmesa"; }
+
+// the backend asked for by SRL_GL, else MUJOCO_GL (BACKEND_AUTO when neither is set)
+static int requested_backend(void) {
+  const char *var = "SRL_GL", *v = getenv("SRL_GL");
+  if (!v || !v[0]) var = "MUJOCO_GL", v = getenv("MUJOCO_GL");
+  if (!v || !v[0]) return BACKEND_AUTO;
+  if (!strcmp(v, "egl")) return BACKEND_EGL;
+  if (!strcmp(v, "osmesa")) return BACKEND_OSMESA;
+  return srl_error(SRL_EINVAL, "render: unknown %s value '%s' (egl or osmesa)", var, v);
+}
+
+// settle the process's backend: an explicit EGL request may fall back to Mesa's surfaceless
+// platform (software), the automatic choice takes EGL only on a GPU device
+static int choose_backend(int *out) {
+  int want = requested_backend();
+  if (want < 0) return want;
+  pthread_mutex_lock(&backend_lock);
+  int rc = 0;
+  if (process_backend) {
+    if (want && want != process_backend)
+      rc = srl_error(SRL_EUNSUPPORTED,
+                     "render: %s asked for, but this process already renders through %s (the "
+                     "backend is chosen once per process)",
+                     backend_label(want), backend_label(process_backend));
+  } else if (want == BACKEND_EGL) {
+    rc = srl__mj_egl_open(1);
+    if (rc == 0) process_backend = BACKEND_EGL;
+  } else if (want == BACKEND_OSMESA) {
+    process_backend = BACKEND_OSMESA;
+  } else {
+    process_backend = srl__mj_egl_open(0) == 0 ? BACKEND_EGL : BACKEND_OSMESA;
+    srl_errclear();
+  }
+  *out = process_backend;
+  pthread_mutex_unlock(&backend_lock);
+  return rc;
+}
+
+const char *srl_mj_render_backend_name(void) {
+  pthread_mutex_lock(&backend_lock);
+  int b = process_backend;
+  pthread_mutex_unlock(&backend_lock);
+  if (b == BACKEND_OSMESA) return "osmesa";
+  if (b == BACKEND_EGL) return srl__mj_egl_platform();
+  return NULL;
+}
+
+// make r's context current on this thread
+static int make_current(srl_mj_renderer *r) {
+  if (r->backend == BACKEND_EGL) return srl__mj_egl_make_current(&r->egl);
+  if (!OSMesaMakeCurrent(r->ctx, r->osmesa_buf, GL_UNSIGNED_BYTE, r->width, r->height))
+    return srl_error(SRL_EUNSUPPORTED, "render: cannot make the OSMesa context current");
+  return 0;
+}
 
 //---- contexts --------------------------------------------------------------------------------
 
@@ -56,10 +127,10 @@ static void free_mj_context(void *p) {
 
 void srl_mj_renderer_destroy(srl_mj_renderer *r) {
   if (!r) return;
-  if (r->ctx) {
-    OSMesaMakeCurrent(r->ctx, r->osmesa_buf, GL_UNSIGNED_BYTE, r->width, r->height);
-    srl__mj_guarded(free_mj_context, r, "render: freeing the context");
-    OSMesaDestroyContext(r->ctx);
+  if (r->ctx || r->egl.context) {
+    if (make_current(r) == 0) srl__mj_guarded(free_mj_context, r, "render: freeing the context");
+    if (r->ctx) OSMesaDestroyContext(r->ctx);
+    srl__mj_egl_destroy(&r->egl);
   }
   srl_free(r);
 }
@@ -69,11 +140,14 @@ int srl_mj_renderer_create(srl_mj_renderer **out, const mjModel *m, int width, i
   if (width < 1 || height < 1 || width > SRL_MJ_RENDER_MAX_SIDE || height > SRL_MJ_RENDER_MAX_SIDE)
     return srl_error(SRL_EINVAL, "render: bad image %dx%d (1..%d per side)", width, height,
                      SRL_MJ_RENDER_MAX_SIDE);
+  int backend = BACKEND_AUTO;
+  SRL_TRY(choose_backend(&backend));
 
-  // one block: the renderer, the OSMesa colour buffer and the flip buffer
+  // one block: the renderer, the OSMesa colour buffer (OSMesa only) and the flip buffer
   size_t total = 0;
   size_t off_r = srl_layout_add(&total, sizeof(srl_mj_renderer));
-  size_t off_buf = srl_layout_add(&total, (size_t)width * height * 4);
+  size_t off_buf =
+      srl_layout_add(&total, backend == BACKEND_OSMESA ? (size_t)width * height * 4 : 0);
   size_t off_flip = srl_layout_add(&total, (size_t)width * height * 3);
   char *block = srl_calloc(total);
   if (!block) return srl_error_context(SRL_ENOMEM, "render: ");
@@ -82,20 +156,31 @@ int srl_mj_renderer_create(srl_mj_renderer **out, const mjModel *m, int width, i
   r->flip = (uint8_t *)(block + off_flip);
   r->width = width;
   r->height = height;
+  r->backend = backend;
   mjv_defaultOption(&r->opt);
 
-  // a software OpenGL context: RGBA, 24-bit depth, 8-bit stencil
-  r->ctx = OSMesaCreateContextExt(OSMESA_RGBA, 24, 8, 0, NULL);
-  if (!r->ctx) {
-    srl_free(block);
-    return srl_error(SRL_EUNSUPPORTED, "render: cannot create an OSMesa context");
-  }
-  if (!OSMesaMakeCurrent(r->ctx, r->osmesa_buf, GL_UNSIGNED_BYTE, width, height)) {
-    srl_mj_renderer_destroy(r);
-    return srl_error(SRL_EUNSUPPORTED, "render: cannot make the OSMesa context current");
+  int rc = 0;
+  if (backend == BACKEND_EGL) {
+    // an EGL context, current without a window
+    rc = srl__mj_egl_create(&r->egl);
+    if (rc < 0) {
+      srl_free(block);
+      return rc;
+    }
+  } else {
+    // a software OpenGL context: RGBA, 24-bit depth, 8-bit stencil
+    r->ctx = OSMesaCreateContextExt(OSMESA_RGBA, 24, 8, 0, NULL);
+    if (!r->ctx) {
+      srl_free(block);
+      return srl_error(SRL_EUNSUPPORTED, "render: cannot create an OSMesa context");
+    }
+    if (!OSMesaMakeCurrent(r->ctx, r->osmesa_buf, GL_UNSIGNED_BYTE, width, height)) {
+      srl_mj_renderer_destroy(r);
+      return srl_error(SRL_EUNSUPPORTED, "render: cannot make the OSMesa context current");
+    }
   }
   make_args a = {r, m};
-  int rc = srl__mj_guarded(make_mj_context, &a, "render: making MuJoCo's context");
+  rc = srl__mj_guarded(make_mj_context, &a, "render: making MuJoCo's context");
   if (rc == 0 && r->con.currentBuffer != mjFB_OFFSCREEN)
     rc = srl_error(SRL_EUNSUPPORTED, "render: no offscreen framebuffer in this OpenGL");
   if (rc < 0) {
@@ -144,8 +229,7 @@ int srl_mj_renderer_draw(srl_mj_renderer *r, const mjModel *m, mjData *d, const 
   if (width > r->width || height > r->height)
     return srl_error(SRL_EINVAL, "render: image %dx%d exceeds the renderer's %dx%d", width,
                      height, r->width, r->height);
-  if (!OSMesaMakeCurrent(r->ctx, r->osmesa_buf, GL_UNSIGNED_BYTE, r->width, r->height))
-    return srl_error(SRL_EUNSUPPORTED, "render: cannot make the OSMesa context current");
+  SRL_TRY(make_current(r));
   draw_args a = {r, m, d, *cam, {0, 0, width, height}};
   SRL_TRY(srl__mj_guarded(draw_scene, &a, "render"));
 
