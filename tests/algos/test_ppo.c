@@ -7,6 +7,7 @@
 // interruption + resume: the same progress rows and final tensors bit for bit), NaN stop (the
 // last good checkpoint stays), a cost limit of 0, configs, trained-policy evaluation and the CLI
 // (train, Ctrl-C, --resume, eval).
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -730,8 +731,26 @@ TEST(policy_load_act_evaluate) {
 
 //---- the command line ----------------------------------------------------------------------------
 
-// run argv, optionally sending SIGINT after delay_ms; the exit status (or 128 + signal)
-static int run_cli(char *const *argv, int sigint_after_ms, const char *out_file) {
+// whether some run directory under out has a progress.csv with at least one epoch row
+static int has_epoch_row(const char *out) {
+  DIR *d = opendir(out);
+  if (!d) return 0;
+  int found = 0;
+  for (struct dirent *e; !found && (e = readdir(d));) {
+    if (e->d_name[0] == '.') continue;
+    char rows[2][512], dir[900];
+    snprintf(dir, sizeof dir, "%s/%s", out, e->d_name);
+    found = progress_rows(dir, rows, 2) >= 2;
+  }
+  closedir(d);
+  return found;
+}
+
+
+// run argv; with interrupt_dir, send SIGINT once a run under it has finished an epoch (so the
+// test does not depend on how fast a loaded machine starts the run); the exit status (or
+// 128 + signal)
+static int run_cli(char *const *argv, const char *interrupt_dir, const char *out_file) {
   pid_t pid = fork();
   if (pid == 0) {
     if (out_file) {
@@ -741,11 +760,16 @@ static int run_cli(char *const *argv, int sigint_after_ms, const char *out_file)
     execv(argv[0], argv);
     _exit(127);
   }
-  if (sigint_after_ms > 0) {
-    usleep((useconds_t)sigint_after_ms * 1000);
+  int st = 0;
+  if (interrupt_dir) {
+    for (int waited_ms = 0; waited_ms < 120000; waited_ms += 20) {
+      if (waitpid(pid, &st, WNOHANG) == pid)  // finished before it could be interrupted
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      if (has_epoch_row(interrupt_dir)) break;
+      usleep(20000);
+    }
     kill(pid, SIGINT);
   }
-  int st = 0;
   waitpid(pid, &st, 0);
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
@@ -767,7 +791,7 @@ TEST(cli_train_interrupt_resume_eval) {
                    "--set", "train_cfgs.total_steps=80000",
                    "--set", "algo_cfgs.steps_per_epoch=4000",
                    NULL};
-  int rc = run_cli(train, 1000, log);
+  int rc = run_cli(train, out, log);
   CHECK_EQ_INT(rc, 130);
   char *text = slurp(log);
   char run[700] = "";
@@ -784,18 +808,18 @@ TEST(cli_train_interrupt_resume_eval) {
   free(sum);
   // the run resumes as configured and finishes
   char *resume[] = {exe, "train", "--resume", run, "--quiet", NULL};
-  CHECK_EQ_INT(run_cli(resume, 0, log), 0);
+  CHECK_EQ_INT(run_cli(resume, NULL, log), 0);
   snprintf(path, sizeof path, "%s/final.safetensors", run);
   CHECK(file_exists(path));
   char rows[64][512];
   CHECK_EQ_INT(progress_rows(run, rows, 64), 21);
   char *eval[] = {exe, "eval", run, "--episodes", "5", "--json", NULL};
-  CHECK_EQ_INT(run_cli(eval, 0, log), 0);
+  CHECK_EQ_INT(run_cli(eval, NULL, log), 0);
   text = slurp(log);
   CHECK(text && strstr(text, "\"episodes\": 5") && strstr(text, "\"return\": {\"mean\": "));
   free(text);
   char *bad[] = {exe, "train", cfg, "--set", "algo_cfgs.batch_sise=3", NULL};
-  CHECK_EQ_INT(run_cli(bad, 0, log), 1);
+  CHECK_EQ_INT(run_cli(bad, NULL, log), 1);
 }
 
 
