@@ -2,7 +2,6 @@
 // gradient steps, λ, run directory, checkpoints and resume, and loading trained SAC policies.
 #include "algos/offpolicy.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -10,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -18,6 +16,7 @@
 #include "core/alloc.h"
 #include "core/buffer.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/normalize.h"
 #include "core/safetensors.h"
 #include "envs/vec_env.h"
@@ -285,6 +284,7 @@ static volatile sig_atomic_t g_stop_all;
 struct srl_offpolicy {
   srl_offpolicy_config cfg;
   char run_dir[PATH_CAP];
+  FILE *events;       // events.jsonl, open for appending
   char *config_text;  // malloc'd resolved YAML
   int quiet, tty;
   volatile sig_atomic_t stop;
@@ -348,34 +348,10 @@ static int stop_requested(const srl_offpolicy *t) {
 
 //---- run directory files ----------------------------------------------------------------------
 
-static int join(char *out, const char *dir, const char *name) {
-  int n = snprintf(out, PATH_CAP, "%s/%s", dir, name);
-  if (n < 0 || n >= PATH_CAP) return srl_error(SRL_EINVAL, "path too long: %s/%s", dir, name);
-  return SRL_OK;
-}
-
-
-static int mkdir_p(const char *path) {
-  char tmp[PATH_CAP];
-  if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
-    return srl_error(SRL_EINVAL, "path too long: %s", path);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-      return srl_error(SRL_EIO, "cannot create directory %s: %s", tmp, strerror(errno));
-    *p = '/';
-  }
-  if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-    return srl_error(SRL_EIO, "cannot create directory %s: %s", tmp, strerror(errno));
-  return SRL_OK;
-}
-
-
 // append one line to a file of the run directory
 static int append_line(const srl_offpolicy *t, const char *name, const char *line) {
   char path[PATH_CAP];
-  SRL_TRY(join(path, t->run_dir, name));
+  SRL_TRY(srl_run_dir_join(path, PATH_CAP, t->run_dir, name));
   FILE *f = fopen(path, "a");
   if (!f) return srl_error(SRL_EIO, "cannot open %s: %s", path, strerror(errno));
   int bad = fputs(line, f) < 0 || fputc('\n', f) == EOF;
@@ -384,49 +360,22 @@ static int append_line(const srl_offpolicy *t, const char *name, const char *lin
 }
 
 
-// a JSON number, null when not finite
-static void json_num(char *buf, size_t cap, double v) {
-  if (isfinite(v))
-    snprintf(buf, cap, "%.9g", v);
-  else
-    snprintf(buf, cap, "null");
+// the run's identity in events.jsonl and summary.json
+static srl_log_run log_run(const srl_offpolicy *t) {
+  return (srl_log_run){t->cfg.algo, t->cfg.env_id, t->ops->name,
+                       t->cfg.seed, t->epochs,     t->cfg.algo_cfgs.steps_per_epoch};
 }
 
 
-// a JSON string body with quotes and control characters escaped
-static void json_str(char *buf, size_t cap, const char *s) {
-  size_t o = 0;
-  for (; *s && o + 8 < cap; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') {
-      buf[o++] = '\\';
-      buf[o++] = (char)c;
-    } else if (c < 0x20) {
-      o += (size_t)snprintf(buf + o, cap - o, "\\u%04x", c);
-    } else {
-      buf[o++] = (char)c;
-    }
-  }
-  buf[o] = 0;
-}
-
-
-static void iso_time(char *buf, size_t cap) {
-  time_t now = time(NULL);
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-
-// one events.jsonl line as the on-policy trainer writes them: {"event": name, "time": ...,
-// then the caller's fields (", \"key\": value" pieces)
-static int event(const srl_offpolicy *t, const char *name, const char *fields) {
-  char line[8192], ts[32];
-  iso_time(ts, sizeof ts);
-  snprintf(line, sizeof line, "{\"event\": \"%s\", \"time\": \"%s\"%s}", name, ts,
-           fields ? fields : "");
-  return append_line(t, "events.jsonl", line);
+// open events.jsonl for appending; a start or resume event with the run's identity
+static int open_events(srl_offpolicy *t, const char *name) {
+  char path[PATH_CAP];
+  SRL_TRY(srl_run_dir_join(path, PATH_CAP, t->run_dir, "events.jsonl"));
+  t->events = fopen(path, "a");
+  if (!t->events) return srl_error(SRL_EIO, "cannot open %s: %s", path, strerror(errno));
+  SRL_TRY(srl_log_event_begin(t->events, name));
+  srl_log_run run = log_run(t);
+  return srl_log_event_run_fields(t->events, &run);
 }
 
 
@@ -435,86 +384,50 @@ static const char *PROGRESS_HEADER =
     "wall_s,alpha,q_r,q_c,test_ep_ret,test_ep_cost,test_ep_len,episodes,updates";
 
 
-// a CSV number: %.9g, "nan" for every NaN
-static int csv_num(char *buf, size_t cap, double x) {
-  return isnan(x) ? snprintf(buf, cap, "nan") : snprintf(buf, cap, "%.9g", x);
-}
-
-
 static int write_progress_row(const srl_offpolicy *t, const srl_offpolicy_row *r) {
-  char line[1024];
-  size_t o = (size_t)snprintf(line, sizeof line, "%d,%lld", r->epoch, r->total_steps);
+  char path[PATH_CAP];
+  SRL_TRY(srl_run_dir_join(path, PATH_CAP, t->run_dir, "progress.csv"));
+  FILE *f = fopen(path, "a");
+  if (!f) return srl_error(SRL_EIO, "cannot open %s: %s", path, strerror(errno));
+  fprintf(f, "%d,%lld", r->epoch, r->total_steps);
   double a[] = {r->ep_ret,  r->ep_cost, r->ep_len, r->lagrange, r->loss_pi,
                 r->loss_vr, r->loss_vc, NAN,       r->entropy};
   for (size_t i = 0; i < sizeof a / sizeof *a; i++) {
-    line[o++] = ',';
-    o += (size_t)csv_num(line + o, sizeof line - o, a[i]);
+    fputc(',', f);
+    srl_log_csv_number(f, a[i]);
   }
-  o += (size_t)snprintf(line + o, sizeof line - o, ",%.1f,%.3f", r->fps, r->wall_s);
+  fprintf(f, ",%.1f,%.3f", r->fps, r->wall_s);
   double b[] = {r->alpha, r->q_r, r->q_c, r->test_ret, r->test_cost, r->test_len};
   for (size_t i = 0; i < sizeof b / sizeof *b; i++) {
-    line[o++] = ',';
-    o += (size_t)csv_num(line + o, sizeof line - o, b[i]);
+    fputc(',', f);
+    srl_log_csv_number(f, b[i]);
   }
-  snprintf(line + o, sizeof line - o, ",%d,%lld", r->episodes, r->updates);
-  return append_line(t, "progress.csv", line);
+  fprintf(f, ",%d,%lld\n", r->episodes, r->updates);
+  int bad = ferror(f);
+  bad |= fclose(f) != 0;
+  return bad ? srl_error(SRL_EIO, "cannot write %s", path) : SRL_OK;
 }
 
 
-// the fields of the start and resume events
-static void run_fields(const srl_offpolicy *t, char *buf, size_t cap) {
-  char algo[64], env[128];
-  json_str(algo, sizeof algo, t->cfg.algo);
-  json_str(env, sizeof env, t->cfg.env_id);
-  snprintf(buf, cap,
-           ", \"algo\": \"%s\", \"env\": \"%s\", \"seed\": %d, \"epochs\": %d, "
-           "\"steps_per_epoch\": %d, \"device\": \"%s\"",
-           algo, env, t->cfg.seed, t->epochs, t->cfg.algo_cfgs.steps_per_epoch, t->ops->name);
-}
-
-
-// a fresh run directory <parent>/<algo>-<env>-s<seed>-<time>[-k]
+// a fresh run directory <parent>/<algo>-<env>-s<seed>-<time>[-k], or the one the options name
 static int make_run_dir(srl_offpolicy *t, const srl_offpolicy_options *opt) {
   if (opt && opt->run_dir) {
-    snprintf(t->run_dir, sizeof t->run_dir, "%s", opt->run_dir);
-    char probe[PATH_CAP];
-    SRL_TRY(join(probe, t->run_dir, "progress.csv"));
-    if (access(probe, F_OK) == 0)
-      return srl_error(SRL_EINVAL, "%s already holds a run (use --resume to continue it)",
-                       t->run_dir);
-    SRL_TRY(mkdir_p(t->run_dir));
+    if (snprintf(t->run_dir, sizeof t->run_dir, "%s", opt->run_dir) >= (int)sizeof t->run_dir)
+      return srl_error(SRL_EINVAL, "path too long: %s", opt->run_dir);
+    SRL_TRY(srl_run_dir_claim(t->run_dir));
   } else {
     const char *parent = opt && opt->out_dir ? opt->out_dir : t->cfg.logger_cfgs.log_dir;
-    SRL_TRY(mkdir_p(parent));
-    char stamp[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-    for (int k = 1;; k++) {
-      int n = k == 1 ? snprintf(t->run_dir, sizeof t->run_dir, "%s/%s-%s-s%d-%s", parent,
-                                t->cfg.algo, t->cfg.env_id, t->cfg.seed, stamp)
-                     : snprintf(t->run_dir, sizeof t->run_dir, "%s/%s-%s-s%d-%s-%d", parent,
-                                t->cfg.algo, t->cfg.env_id, t->cfg.seed, stamp, k);
-      if (n < 0 || n >= (int)sizeof t->run_dir) return srl_error(SRL_EINVAL, "run path too long");
-      if (mkdir(t->run_dir, 0755) == 0) break;
-      if (errno != EEXIST || k > 1000)
-        return srl_error(SRL_EIO, "cannot create %s: %s", t->run_dir, strerror(errno));
-    }
+    SRL_TRY(srl_run_dir_create(t->run_dir, sizeof t->run_dir, parent, t->cfg.algo, t->cfg.env_id,
+                               t->cfg.seed));
   }
   char path[PATH_CAP];
-  SRL_TRY(join(path, t->run_dir, "checkpoints"));
-  SRL_TRY(mkdir_p(path));
-  SRL_TRY(join(path, t->run_dir, "config.yaml"));
+  SRL_TRY(srl_run_dir_join(path, PATH_CAP, t->run_dir, "config.yaml"));
   SRL_TRY(srl_config_save(&schema, &t->cfg, path));
   SRL_TRY(append_line(t, "progress.csv", PROGRESS_HEADER));
-  char fields[PATH_CAP + 512];
-  run_fields(t, fields, sizeof fields);
-  size_t o = strlen(fields);
-  char dir[PATH_CAP];
-  json_str(dir, sizeof dir, t->run_dir);
-  snprintf(fields + o, sizeof fields - o, ", \"run_dir\": \"%s\"", dir);
-  return event(t, "start", fields);
+  SRL_TRY(open_events(t, "start"));
+  fputs(", \"run_dir\": ", t->events);
+  srl_log_json_string(t->events, t->run_dir);
+  return srl_log_event_end(t->events);
 }
 
 
@@ -671,6 +584,7 @@ void srl_offpolicy_destroy(srl_offpolicy *t) {
   srl_normalizer_free(&t->cost_norm);
   srl_rng_destroy(t->rng);
   srl_free(t->host);
+  if (t->events) fclose(t->events);
   free(t->config_text);
   srl_free(t);
 }
@@ -816,70 +730,51 @@ static void draw_progress(srl_offpolicy *t, int epoch_end) {
   double dt = now - t->t_start, sps = dt > 0 ? (double)(done - t->steps_at_start) / dt : 0;
   double eta = sps > 0 ? (double)(total - done) / sps : 0;
   int h = (int)(eta / 3600), m = (int)(eta / 60) % 60, sec = (int)eta % 60;
-  fprintf(stderr,
-          "%s[%s %s] %lld/%lld steps (%.1f%%)  %.0f sps  ETA %d:%02d:%02d  ret %.4g  cost %.4g  "
-          "λ %.4g%s",
-          t->tty ? "\r\033[K" : "", t->cfg.algo, t->cfg.env_id, done, total,
-          100.0 * (double)done / (double)total, sps, h, m, sec, window_mean(t, 0),
-          window_mean(t, 1), lambda_now(t), t->tty ? "" : "\n");
-  fflush(stderr);
+  char line[512];
+  snprintf(line, sizeof line,
+           "[%s %s] %lld/%lld steps (%.1f%%)  %.0f sps  ETA %d:%02d:%02d  ret %.4g  cost %.4g  "
+           "λ %.4g",
+           t->cfg.algo, t->cfg.env_id, done, total, 100.0 * (double)done / (double)total, sps, h, m,
+           sec, window_mean(t, 0), window_mean(t, 1), lambda_now(t));
+  srl_log_progress_emit(line, t->tty);
 }
 
 
 static int checkpoint_paths(const srl_offpolicy *t, int epoch, char *ckpt, char *replay) {
   char name[64];
   snprintf(name, sizeof name, "checkpoints/epoch-%d.safetensors", epoch);
-  SRL_TRY(join(ckpt, t->run_dir, name));
-  return join(replay, t->run_dir, "checkpoints/replay.safetensors");
+  SRL_TRY(srl_run_dir_join(ckpt, PATH_CAP, t->run_dir, name));
+  return srl_run_dir_join(replay, PATH_CAP, t->run_dir, "checkpoints/replay.safetensors");
 }
 
 
 // save checkpoints/epoch-<epoch>.safetensors (and the replay buffer beside it) and log it
 static int save_checkpoint(srl_offpolicy *t) {
-  char ckpt[PATH_CAP], replay[PATH_CAP], fields[256];
+  char ckpt[PATH_CAP], replay[PATH_CAP];
   SRL_TRY(checkpoint_paths(t, t->epoch, ckpt, replay));
   SRL_TRY(srl_offpolicy_save(t, ckpt, replay));
   snprintf(t->last_ckpt, sizeof t->last_ckpt, "checkpoints/epoch-%d.safetensors", t->epoch);
-  snprintf(fields, sizeof fields, ", \"epoch\": %d, \"total_steps\": %lld, \"path\": \"%s\"",
-           t->epoch, t->total_steps, t->last_ckpt);
-  return event(t, "checkpoint", fields);
+  return srl_log_event_checkpoint(t->events, t->epoch, t->total_steps, t->last_ckpt);
 }
 
 
 // summary.json, in the on-policy trainer's layout
 static int write_summary(srl_offpolicy *t, const char *status, const char *message) {
-  char path[PATH_CAP], tmp[PATH_CAP + 8], n[5][32], msg[2048], str[3][2 * PATH_CAP];
-  SRL_TRY(join(path, t->run_dir, "summary.json"));
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  json_num(n[0], sizeof n[0], window_mean(t, 0));
-  json_num(n[1], sizeof n[1], window_mean(t, 1));
-  json_num(n[2], sizeof n[2], window_mean(t, 2));
-  json_num(n[3], sizeof n[3], lambda_now(t));
-  json_num(n[4], sizeof n[4], t->cfg.lagrange_cfgs.cost_limit);
-  json_str(msg, sizeof msg, message ? message : "");
-  json_str(str[0], sizeof str[0], t->cfg.env_id);
-  json_str(str[1], sizeof str[1], t->run_dir);
-  json_str(str[2], sizeof str[2], t->last_ckpt);
-  FILE *f = fopen(tmp, "w");
-  if (!f) return srl_error(SRL_EIO, "cannot write %s: %s", tmp, strerror(errno));
-  fprintf(f,
-          "{\n  \"status\": \"%s\",\n  \"algo\": \"%s\",\n  \"env\": \"%s\",\n  \"seed\": %d,\n"
-          "  \"epochs\": %d,\n  \"epochs_total\": %d,\n  \"total_steps\": %lld,\n"
-          "  \"episodes\": %lld,\n  \"ep_ret\": %s,\n  \"ep_cost\": %s,\n  \"ep_len\": %s,\n"
-          "  \"lagrange\": %s,\n  \"cost_limit\": %s,\n  \"wall_s\": %.3f,\n",
-          status, t->cfg.algo, str[0], t->cfg.seed, t->epoch, t->epochs, t->total_steps,
-          t->episodes_total, n[0], n[1], n[2], n[3], n[4], wall_s(t));
-  if (t->last_ckpt[0])
-    fprintf(f, "  \"checkpoint\": \"%s\",\n", str[2]);
-  else
-    fputs("  \"checkpoint\": null,\n", f);
-  fprintf(f, "  \"message\": \"%s\",\n  \"run_dir\": \"%s\"\n}\n", msg, str[1]);
-  int bad = ferror(f);
-  if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-    remove(tmp);
-    return srl_error(SRL_EIO, "cannot write %s", path);
-  }
-  return SRL_OK;
+  srl_log_summary s = {.status = status,
+                       .message = message,
+                       .checkpoint = t->last_ckpt,
+                       .run_dir = t->run_dir,
+                       .run = log_run(t),
+                       .epochs_done = t->epoch,
+                       .total_steps = t->total_steps,
+                       .episodes = t->episodes_total,
+                       .ep_ret = window_mean(t, 0),
+                       .ep_cost = window_mean(t, 1),
+                       .ep_len = window_mean(t, 2),
+                       .lagrange = lambda_now(t),
+                       .cost_limit = t->cfg.lagrange_cfgs.cost_limit,
+                       .wall_s = wall_s(t)};
+  return srl_log_summary_write(t->run_dir, &s);
 }
 
 
@@ -887,10 +782,8 @@ static int write_summary(srl_offpolicy *t, const char *status, const char *messa
 static int interrupted(srl_offpolicy *t) {
   t->stopped = 1;
   SRL_TRY(save_checkpoint(t));
-  char fields[PATH_CAP], msg[256];
-  snprintf(fields, sizeof fields, ", \"epoch\": %d, \"signal\": %d, \"checkpoint\": \"%s\"",
-           t->epoch, (int)g_stop_all, t->last_ckpt);
-  event(t, "interrupted", fields);
+  char msg[256];
+  srl_log_event_interrupted(t->events, t->epoch, (int)g_stop_all, t->last_ckpt);
   snprintf(msg, sizeof msg, "interrupted after epoch %d of %d", t->epoch, t->epochs);
   write_summary(t, "interrupted", msg);
   if (!t->quiet && t->tty && t->last_draw > 0) fputc('\n', stderr);
@@ -903,14 +796,9 @@ static int interrupted(srl_offpolicy *t) {
 // a non-finite loss, gradient, parameter or λ: nothing saved, the last checkpoint stays
 static int nan_stop(srl_offpolicy *t) {
   t->stopped = 1;
-  char msg[1024], jmsg[2048], fields[4096];
+  char msg[1024];
   snprintf(msg, sizeof msg, "%s", srl_errmsg());
-  json_str(jmsg, sizeof jmsg, msg);
-  int o = snprintf(fields, sizeof fields,
-                   ", \"epoch\": %d, \"message\": \"%s\", \"checkpoint\": ", t->epoch + 1, jmsg);
-  snprintf(fields + o, sizeof fields - (size_t)o, t->last_ckpt[0] ? "\"%s\"" : "null",
-           t->last_ckpt);
-  event(t, "nan_stop", fields);
+  srl_log_event_nan_stop(t->events, t->epoch + 1, msg, t->last_ckpt);
   write_summary(t, "nan_stop", msg);
   if (!t->quiet && t->tty && t->last_draw > 0) fputc('\n', stderr);
   return srl_error(SRL_ENONFINITE, "training stopped in epoch %d: %s; %s%s%s", t->epoch + 1, msg,
@@ -924,21 +812,8 @@ static int check_params(srl_offpolicy *t) {
   srl_sac *s = t->agent;
   const srl_mlp *nets[4] = {s->actor, s->q1, s->q2, s->qc};
   static const char *names[4] = {"actor", "critic_r.0", "critic_r.1", "critic_c"};
-  for (int k = 0; k < 4; k++) {
-    const srl_mlp *net = nets[k];
-    const float *p = net->params;
-    if (t->ops->device != SRL_DEVICE_CPU) {
-      SRL_TRY(t->ops->download(t->param_host, net->params, sizeof(float) * net->n_params));
-      p = t->param_host;
-    }
-    for (int i = 0; i < net->n_tensors; i++) {
-      const srl_nn_tensor *ts = &net->tensors[i];
-      for (size_t j = 0; j < ts->numel; j++)
-        if (!isfinite(p[ts->offset + j]))
-          return srl_error(SRL_ENONFINITE, "parameter %s.%s[%zu] is %g", names[k], ts->name, j,
-                           p[ts->offset + j]);
-    }
-  }
+  for (int k = 0; k < 4; k++)
+    SRL_TRY(srl_log_scan_params(nets[k], names[k], t->ops, t->param_host));
   return SRL_OK;
 }
 
@@ -995,16 +870,8 @@ int srl_offpolicy_epoch(srl_offpolicy *t) {
   t->row = r;
   t->has_row = 1;
   SRL_TRY(write_progress_row(t, &r));
-  char fields[512], n[4][32];
-  json_num(n[0], sizeof n[0], r.ep_ret);
-  json_num(n[1], sizeof n[1], r.ep_cost);
-  json_num(n[2], sizeof n[2], r.lagrange);
-  json_num(n[3], sizeof n[3], r.fps);
-  snprintf(fields, sizeof fields,
-           ", \"epoch\": %d, \"total_steps\": %lld, \"ep_ret\": %s, \"ep_cost\": %s, "
-           "\"lagrange\": %s, \"fps\": %s",
-           r.epoch, r.total_steps, n[0], n[1], n[2], n[3]);
-  SRL_TRY(event(t, "epoch", fields));
+  SRL_TRY(srl_log_event_epoch(t->events, r.epoch, r.total_steps, r.ep_ret, r.ep_cost, r.lagrange,
+                              r.fps));
   draw_progress(t, 1);
 
   // checkpoints every save_model_freq epochs (the last epoch's state goes to final.safetensors)
@@ -1023,17 +890,11 @@ int srl_offpolicy_done(const srl_offpolicy *t) {
 int srl_offpolicy_finish(srl_offpolicy *t) {
   if (t->epoch < t->epochs)
     return srl_error(SRL_ESTATE, "finish: %d of %d epochs done", t->epoch, t->epochs);
-  char path[PATH_CAP], fields[256], n[3][32];
-  SRL_TRY(join(path, t->run_dir, "final.safetensors"));
+  char path[PATH_CAP];
+  SRL_TRY(srl_run_dir_join(path, PATH_CAP, t->run_dir, "final.safetensors"));
   SRL_TRY(srl_offpolicy_save(t, path, NULL));
-  json_num(n[0], sizeof n[0], window_mean(t, 0));
-  json_num(n[1], sizeof n[1], window_mean(t, 1));
-  json_num(n[2], sizeof n[2], wall_s(t));
-  snprintf(fields, sizeof fields,
-           ", \"epochs\": %d, \"total_steps\": %lld, \"ep_ret\": %s, \"ep_cost\": %s, "
-           "\"wall_s\": %s, \"checkpoint\": \"final.safetensors\"",
-           t->epoch, t->total_steps, n[0], n[1], n[2]);
-  SRL_TRY(event(t, "finish", fields));
+  SRL_TRY(srl_log_event_finish(t->events, t->epoch, t->total_steps, window_mean(t, 0),
+                               window_mean(t, 1), wall_s(t)));
   if (!t->quiet && t->tty && t->last_draw > 0) fputc('\n', stderr);
   snprintf(t->last_ckpt, sizeof t->last_ckpt, "final.safetensors");
   return write_summary(t, "finished", "");
@@ -1045,11 +906,9 @@ int srl_offpolicy_train(srl_offpolicy *t) {
     int rc = srl_offpolicy_epoch(t);
     if (rc < 0) {
       if (rc != SRL_EINTERRUPTED && rc != SRL_ENONFINITE) {
-        char msg[1024], jmsg[2048], fields[2100];
+        char msg[1024];
         snprintf(msg, sizeof msg, "%s", srl_errmsg());
-        json_str(jmsg, sizeof jmsg, msg);
-        snprintf(fields, sizeof fields, ", \"message\": \"%s\"", jmsg);
-        event(t, "error", fields);
+        srl_log_event_error(t->events, msg);
         write_summary(t, "error", msg);
         srl_error(rc, "%s", msg);
       }
@@ -1250,52 +1109,6 @@ int srl_offpolicy_save(srl_offpolicy *t, const char *path, const char *replay_pa
 }
 
 
-// the latest checkpoints/epoch-<N>.safetensors of a run (N = -1 when none)
-static int latest_checkpoint(const char *run_dir, int *epoch) {
-  char dir[PATH_CAP];
-  SRL_TRY(join(dir, run_dir, "checkpoints"));
-  *epoch = -1;
-  DIR *d = opendir(dir);
-  if (!d) return srl_error(SRL_ENOTFOUND, "%s: no checkpoints directory", run_dir);
-  struct dirent *de;
-  while ((de = readdir(d))) {
-    int n = -1;
-    char tail[32];
-    if (sscanf(de->d_name, "epoch-%d.%31s", &n, tail) == 2 && strcmp(tail, "safetensors") == 0 &&
-        n > *epoch)
-      *epoch = n;
-  }
-  closedir(d);
-  return SRL_OK;
-}
-
-
-// keep progress.csv's header and the rows of epochs ≤ epoch
-static int truncate_progress(const srl_offpolicy *t, int epoch) {
-  char path[PATH_CAP], tmp[PATH_CAP + 8], line[4096];
-  SRL_TRY(join(path, t->run_dir, "progress.csv"));
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *in = fopen(path, "r");
-  if (!in) return srl_error(SRL_EIO, "cannot read %s: %s", path, strerror(errno));
-  FILE *out = fopen(tmp, "w");
-  if (!out) {
-    fclose(in);
-    return srl_error(SRL_EIO, "cannot write %s: %s", tmp, strerror(errno));
-  }
-  int first = 1;
-  while (fgets(line, sizeof line, in)) {
-    if (first || atoi(line) <= epoch) fputs(line, out);
-    first = 0;
-  }
-  fclose(in);
-  if (fclose(out) != 0 || rename(tmp, path) != 0) {
-    remove(tmp);
-    return srl_error(SRL_EIO, "cannot rewrite %s", path);
-  }
-  return SRL_OK;
-}
-
-
 // the trainer's own state from a checkpoint (the agent's is srl_sac_load's)
 static int load_trainer_state(srl_offpolicy *t, const srl_st_file *f) {
   SRL_TRY(srl_sac_load(t->agent, f, 0));
@@ -1337,11 +1150,11 @@ int srl_offpolicy_resume(srl_offpolicy **out, const char *run_dir,
   *out = NULL;
   char path[PATH_CAP], ckpt[PATH_CAP], replay[PATH_CAP];
   srl_offpolicy_config cfg;
-  SRL_TRY(join(path, run_dir, "config.yaml"));
+  SRL_TRY(srl_run_dir_join(path, PATH_CAP, run_dir, "config.yaml"));
   SRL_TRY(srl_offpolicy_config_load(&cfg, path, NULL, 0));
-  int epoch;
-  SRL_TRY(latest_checkpoint(run_dir, &epoch));
-  if (epoch < 0)
+  int epoch = -1;
+  SRL_TRY(srl_run_dir_join(ckpt, PATH_CAP, run_dir, "checkpoints"));
+  if (srl_run_dir_find_checkpoint(ckpt, PATH_CAP, ckpt, 0, &epoch) < 0 || epoch < 0)
     return srl_error(SRL_ENOTFOUND, "%s: no checkpoint to resume from (checkpoints/epoch-N)",
                      run_dir);
   srl_offpolicy *t = srl_calloc(sizeof *t);
@@ -1358,16 +1171,16 @@ int srl_offpolicy_resume(srl_offpolicy **out, const char *run_dir,
   if (rc == 0 && t->epoch != epoch)
     rc = srl_error(SRL_EFORMAT, "%s holds epoch %d", ckpt, t->epoch);
   if (rc == 0) rc = load_replay(t, replay, epoch);
-  if (rc == 0) rc = truncate_progress(t, epoch);
+  if (rc == 0) rc = srl_run_dir_truncate_progress(t->run_dir, epoch);
   if (rc == 0) {
-    char fields[PATH_CAP + 512];
     snprintf(t->last_ckpt, sizeof t->last_ckpt, "checkpoints/epoch-%d.safetensors", epoch);
-    run_fields(t, fields, sizeof fields);
-    size_t o = strlen(fields);
-    snprintf(fields + o, sizeof fields - o,
-             ", \"epoch\": %d, \"total_steps\": %lld, \"checkpoint\": \"%s\"", t->epoch,
-             t->total_steps, t->last_ckpt);
-    rc = event(t, "resume", fields);
+    rc = open_events(t, "resume");
+  }
+  if (rc == 0) {
+    fprintf(t->events, ", \"epoch\": %d, \"total_steps\": %lld, \"checkpoint\": ", t->epoch,
+            t->total_steps);
+    srl_log_json_string(t->events, t->last_ckpt);
+    rc = srl_log_event_end(t->events);
   }
   if (rc < 0) {
     srl_error_context(rc, "resuming %s: ", run_dir);
@@ -1394,20 +1207,8 @@ struct srl_sac_policy {
 
 // a run directory's final.safetensors, else its latest checkpoint; a file as it is
 static int resolve_checkpoint(const char *path, char *out) {
-  struct stat sb;
-  if (stat(path, &sb) < 0) return srl_error(SRL_ENOTFOUND, "%s: no such file or directory", path);
-  if (!S_ISDIR(sb.st_mode)) {
-    snprintf(out, PATH_CAP, "%s", path);
-    return SRL_OK;
-  }
-  SRL_TRY(join(out, path, "final.safetensors"));
-  if (access(out, R_OK) == 0) return SRL_OK;
   int epoch;
-  SRL_TRY(latest_checkpoint(path, &epoch));
-  if (epoch < 0) return srl_error(SRL_ENOTFOUND, "%s: no final.safetensors or checkpoint", path);
-  char name[64];
-  snprintf(name, sizeof name, "checkpoints/epoch-%d.safetensors", epoch);
-  return join(out, path, name);
+  return srl_run_dir_find_checkpoint(out, PATH_CAP, path, 1, &epoch);
 }
 
 

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +14,7 @@
 #include "core/alloc.h"
 #include "core/dist.h"
 #include "core/error.h"
+#include "core/log.h"
 
 #define CSV_HEADER                                                                           \
   "epoch,total_steps,ep_ret,ep_cost,ep_len,lagrange,loss_pi,loss_vr,loss_vc,kl,entropy,fps," \
@@ -31,88 +31,14 @@ double srl__onpolicy_now(void) {
 }
 
 
-//---- small writers -------------------------------------------------------------------------------
-
-void srl__json_string(FILE *f, const char *s) {
-  fputc('"', f);
-  for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-    if (*p == '"' || *p == '\\')
-      fprintf(f, "\\%c", *p);
-    else if (*p == '\n')
-      fputs("\\n", f);
-    else if (*p < 0x20)
-      fprintf(f, "\\u%04x", *p);
-    else
-      fputc(*p, f);
-  }
-  fputc('"', f);
-}
-
-
-void srl__json_number(FILE *f, double x) {
-  if (isfinite(x))
-    fprintf(f, "%.9g", x);
-  else
-    fputs("null", f);
-}
-
-
-// a CSV number: %.9g, "nan" for every NaN
-static void csv_number(FILE *f, double x) {
-  if (isnan(x))
-    fputs("nan", f);
-  else
-    fprintf(f, "%.9g", x);
-}
-
-
-// the current UTC time as ISO 8601
-static void iso_time(char *buf, size_t cap) {
-  time_t now = time(NULL);
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-
-// begin an events.jsonl line: {"event": "<name>", "time": "...", then the caller's fields
+// begin an events.jsonl line (nothing when the events file is not open)
 static FILE *event_begin(srl_onpolicy *t, const char *name) {
-  if (!t->events) return NULL;
-  char when[32];
-  iso_time(when, sizeof when);
-  fprintf(t->events, "{\"event\": \"%s\", \"time\": \"%s\"", name, when);
+  if (!t->events || srl_log_event_begin(t->events, name) < 0) return NULL;
   return t->events;
 }
 
 static void event_end(srl_onpolicy *t) {
-  if (!t->events) return;
-  fputs("}\n", t->events);
-  fflush(t->events);
-}
-
-
-// mkdir -p
-static int make_dirs(const char *path) {
-  char buf[PATH_MAX];
-  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-    return srl_error(SRL_EINVAL, "path too long: %s", path);
-  for (char *p = buf + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-      return srl_error(SRL_EIO, "cannot create %s: %s", buf, strerror(errno));
-    *p = '/';
-  }
-  if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-    return srl_error(SRL_EIO, "cannot create %s: %s", buf, strerror(errno));
-  return SRL_OK;
-}
-
-
-static int join(char *out, size_t cap, const char *dir, const char *name) {
-  if (snprintf(out, cap, "%s/%s", dir, name) >= (int)cap)
-    return srl_error(SRL_EINVAL, "path too long: %s/%s", dir, name);
-  return SRL_OK;
+  if (t->events) srl_log_event_end(t->events);
 }
 
 
@@ -316,67 +242,45 @@ void srl_onpolicy_destroy(srl_onpolicy *t) {
 
 //---- the run directory ---------------------------------------------------------------------------
 
-// a fresh run directory: <base>/<algo>-<env>-s<seed>-<time>[-k]
+// a fresh run directory: <base>/<algo>-<env>-s<seed>-<time>[-k], or the one the options name
 static int make_run_dir(srl_onpolicy *t, const srl_onpolicy_options *opt) {
-  char path[PATH_MAX];
   if (opt && opt->run_dir) {
-    SRL_TRY(make_dirs(opt->run_dir));
-    char probe[PATH_MAX];
-    SRL_TRY(join(probe, sizeof probe, opt->run_dir, "progress.csv"));
-    if (access(probe, F_OK) == 0)
-      return srl_error(SRL_EINVAL, "%s already holds a run (resume it with --resume)",
-                       opt->run_dir);
-    snprintf(t->run_dir, sizeof t->run_dir, "%s", opt->run_dir);
-  } else {
-    const char *base = opt && opt->out_dir ? opt->out_dir : t->cfg.logger_cfgs.log_dir;
-    if (!base[0]) base = ".";
-    SRL_TRY(make_dirs(base));
-    char stamp[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-    for (int k = 0;; k++) {
-      int w = k ? snprintf(path, sizeof path, "%s/%s-%s-s%d-%s-%d", base, t->cfg.algo,
-                           t->cfg.env_id, t->cfg.seed, stamp, k)
-                : snprintf(path, sizeof path, "%s/%s-%s-s%d-%s", base, t->cfg.algo, t->cfg.env_id,
-                           t->cfg.seed, stamp);
-      if (w >= (int)sizeof path) return srl_error(SRL_EINVAL, "run directory path too long");
-      if (mkdir(path, 0777) == 0) break;
-      if (errno != EEXIST || k > 1000)
-        return srl_error(SRL_EIO, "cannot create %s: %s", path, strerror(errno));
-    }
-    snprintf(t->run_dir, sizeof t->run_dir, "%s", path);
+    SRL_TRY(srl_run_dir_claim(opt->run_dir));
+    if (snprintf(t->run_dir, sizeof t->run_dir, "%s", opt->run_dir) >= (int)sizeof t->run_dir)
+      return srl_error(SRL_EINVAL, "path too long: %s", opt->run_dir);
+    return SRL_OK;
   }
-  SRL_TRY(join(path, sizeof path, t->run_dir, "checkpoints"));
-  return make_dirs(path);
+  const char *base = opt && opt->out_dir ? opt->out_dir : t->cfg.logger_cfgs.log_dir;
+  return srl_run_dir_create(t->run_dir, sizeof t->run_dir, base, t->cfg.algo, t->cfg.env_id,
+                            t->cfg.seed);
 }
 
 
 static int open_logs(srl_onpolicy *t, int fresh) {
   char path[PATH_MAX];
-  SRL_TRY(join(path, sizeof path, t->run_dir, "progress.csv"));
+  SRL_TRY(srl_run_dir_join(path, sizeof path, t->run_dir, "progress.csv"));
   t->csv = fopen(path, fresh ? "w" : "a");
   if (!t->csv) return srl_error(SRL_EIO, "cannot open %s: %s", path, strerror(errno));
   if (fresh) {
     fputs(CSV_HEADER, t->csv);
     fflush(t->csv);
   }
-  SRL_TRY(join(path, sizeof path, t->run_dir, "events.jsonl"));
+  SRL_TRY(srl_run_dir_join(path, sizeof path, t->run_dir, "events.jsonl"));
   t->events = fopen(path, fresh ? "w" : "a");
   if (!t->events) return srl_error(SRL_EIO, "cannot open %s: %s", path, strerror(errno));
   return SRL_OK;
 }
 
 
+// the run's identity in events.jsonl and summary.json
+static srl_log_run log_run(const srl_onpolicy *t) {
+  return (srl_log_run){t->cfg.algo, t->cfg.env_id, t->ops->name,
+                       t->cfg.seed, t->epochs,     t->cfg.algo_cfgs.steps_per_epoch};
+}
+
 static void event_run_fields(srl_onpolicy *t) {
-  FILE *f = t->events;
-  fputs(", \"algo\": ", f);
-  srl__json_string(f, t->cfg.algo);
-  fputs(", \"env\": ", f);
-  srl__json_string(f, t->cfg.env_id);
-  fprintf(f, ", \"seed\": %d, \"epochs\": %d, \"steps_per_epoch\": %d, \"device\": \"%s\"",
-          t->cfg.seed, t->epochs, t->cfg.algo_cfgs.steps_per_epoch, t->ops->name);
+  srl_log_run run = log_run(t);
+  srl_log_event_run_fields(t->events, &run);
 }
 
 
@@ -390,7 +294,7 @@ int srl_onpolicy_create(srl_onpolicy **out, const srl_onpolicy_config *cfg,
   int rc = build(t);
   if (rc == 0) rc = make_run_dir(t, opt);
   char path[PATH_MAX];
-  if (rc == 0) rc = join(path, sizeof path, t->run_dir, "config.yaml");
+  if (rc == 0) rc = srl_run_dir_join(path, sizeof path, t->run_dir, "config.yaml");
   if (rc == 0) rc = srl_config_save(srl_onpolicy_schema(), &t->cfg, path);
   if (rc == 0) rc = open_logs(t, 1);
   if (rc < 0) {
@@ -400,7 +304,7 @@ int srl_onpolicy_create(srl_onpolicy **out, const srl_onpolicy_config *cfg,
   if (event_begin(t, "start")) {
     event_run_fields(t);
     fputs(", \"run_dir\": ", t->events);
-    srl__json_string(t->events, t->run_dir);
+    srl_log_json_string(t->events, t->run_dir);
     event_end(t);
   }
   *out = t;
@@ -460,21 +364,8 @@ static long first_nonfinite(const float *x, size_t n) {
 static int check_params(srl_onpolicy *t) {
   const srl_mlp *nets[3] = {t->ac->actor, t->ac->critic_r, t->ac->critic_c};
   static const char *names[3] = {"actor", "critic_r", "critic_c"};
-  for (int k = 0; k < 3; k++) {
-    const srl_mlp *net = nets[k];
-    const float *p = net->params;
-    if (t->ops->device != SRL_DEVICE_CPU) {
-      SRL_TRY(t->ops->download(t->param_host, net->params, sizeof(float) * net->n_params));
-      p = t->param_host;
-    }
-    for (int i = 0; i < net->n_tensors; i++) {
-      const srl_nn_tensor *ts = &net->tensors[i];
-      long j = first_nonfinite(p + ts->offset, ts->numel);
-      if (j >= 0)
-        return srl_error(SRL_ENONFINITE, "parameter %s.%s[%ld] is %g", names[k], ts->name, j,
-                         p[ts->offset + (size_t)j]);
-    }
-  }
+  for (int k = 0; k < 3; k++)
+    SRL_TRY(srl_log_scan_params(nets[k], names[k], t->ops, t->param_host));
   return SRL_OK;
 }
 
@@ -544,51 +435,24 @@ static double wall_now(const srl_onpolicy *t) {
 
 static int write_summary(srl_onpolicy *t, const char *status, const char *message,
                          const char *checkpoint) {
-  char path[PATH_MAX], tmp[PATH_MAX + 8];
-  SRL_TRY(join(path, sizeof path, t->run_dir, "summary.json"));
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (!f) return srl_error(SRL_EIO, "cannot write %s: %s", tmp, strerror(errno));
   double m[3];
   window_means(t, m);
-  double wall = wall_now(t);
-  fputs("{\n  \"status\": ", f);
-  srl__json_string(f, status);
-  fputs(",\n  \"algo\": ", f);
-  srl__json_string(f, t->cfg.algo);
-  fputs(",\n  \"env\": ", f);
-  srl__json_string(f, t->cfg.env_id);
-  fprintf(f,
-          ",\n  \"seed\": %d,\n  \"epochs\": %d,\n  \"epochs_total\": %d,\n"
-          "  \"total_steps\": %lld,\n  \"episodes\": %lld,\n  \"ep_ret\": ",
-          t->cfg.seed, t->epoch, t->epochs, t->total_steps, t->episodes_total);
-  srl__json_number(f, m[0]);
-  fputs(",\n  \"ep_cost\": ", f);
-  srl__json_number(f, m[1]);
-  fputs(",\n  \"ep_len\": ", f);
-  srl__json_number(f, m[2]);
-  fputs(",\n  \"lagrange\": ", f);
-  srl__json_number(f, t->has_lagrange ? t->lagrange.lambda : 0.0);
-  fputs(",\n  \"cost_limit\": ", f);
-  srl__json_number(f, t->cfg.lagrange_cfgs.cost_limit);
-  fputs(",\n  \"wall_s\": ", f);
-  srl__json_number(f, wall);
-  fputs(",\n  \"checkpoint\": ", f);
-  if (checkpoint && checkpoint[0])
-    srl__json_string(f, checkpoint);
-  else
-    fputs("null", f);
-  fputs(",\n  \"message\": ", f);
-  srl__json_string(f, message ? message : "");
-  fputs(",\n  \"run_dir\": ", f);
-  srl__json_string(f, t->run_dir);
-  fputs("\n}\n", f);
-  int bad = ferror(f);
-  if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-    unlink(tmp);
-    return srl_error(SRL_EIO, "cannot write %s", path);
-  }
-  return SRL_OK;
+  double lambda = t->has_lagrange ? t->lagrange.lambda : 0.0;
+  srl_log_summary s = {status,
+                       message,
+                       checkpoint,
+                       t->run_dir,
+                       log_run(t),
+                       t->epoch,
+                       t->total_steps,
+                       t->episodes_total,
+                       m[0],
+                       m[1],
+                       m[2],
+                       lambda,
+                       t->cfg.lagrange_cfgs.cost_limit,
+                       wall_now(t)};
+  return srl_log_summary_write(t->run_dir, &s);
 }
 
 
@@ -596,15 +460,10 @@ static int write_summary(srl_onpolicy *t, const char *status, const char *messag
 static int save_epoch_checkpoint(srl_onpolicy *t) {
   char rel[64], path[PATH_MAX];
   snprintf(rel, sizeof rel, "checkpoints/epoch-%d.safetensors", t->epoch);
-  SRL_TRY(join(path, sizeof path, t->run_dir, rel));
+  SRL_TRY(srl_run_dir_join(path, sizeof path, t->run_dir, rel));
   SRL_TRY(srl__onpolicy_ckpt_save(t, path));
   snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", rel);
-  if (event_begin(t, "checkpoint")) {
-    fprintf(t->events, ", \"epoch\": %d, \"total_steps\": %lld, \"path\": ", t->epoch,
-            t->total_steps);
-    srl__json_string(t->events, rel);
-    event_end(t);
-  }
+  if (t->events) srl_log_event_checkpoint(t->events, t->epoch, t->total_steps, rel);
   return SRL_OK;
 }
 
@@ -613,11 +472,7 @@ static int interrupted(srl_onpolicy *t) {
   t->stopped = 1;
   int rc = save_epoch_checkpoint(t);
   if (rc < 0) return rc;
-  if (event_begin(t, "interrupted")) {
-    fprintf(t->events, ", \"epoch\": %d, \"signal\": %d, \"checkpoint\": ", t->epoch, (int)g_stop);
-    srl__json_string(t->events, t->last_ckpt);
-    event_end(t);
-  }
+  if (t->events) srl_log_event_interrupted(t->events, t->epoch, (int)g_stop, t->last_ckpt);
   char msg[PATH_MAX + 128];
   snprintf(msg, sizeof msg, "interrupted after epoch %d of %d", t->epoch, t->epochs);
   write_summary(t, "interrupted", msg, t->last_ckpt);
@@ -632,16 +487,7 @@ static int nan_stop(srl_onpolicy *t) {
   t->stopped = 1;
   char msg[1024];
   snprintf(msg, sizeof msg, "%s", srl_errmsg());
-  if (event_begin(t, "nan_stop")) {
-    fprintf(t->events, ", \"epoch\": %d, \"message\": ", t->epoch + 1);
-    srl__json_string(t->events, msg);
-    fputs(", \"checkpoint\": ", t->events);
-    if (t->last_ckpt[0])
-      srl__json_string(t->events, t->last_ckpt);
-    else
-      fputs("null", t->events);
-    event_end(t);
-  }
+  if (t->events) srl_log_event_nan_stop(t->events, t->epoch + 1, msg, t->last_ckpt);
   write_summary(t, "nan_stop", msg, t->last_ckpt);
   return srl_error(SRL_ENONFINITE, "training stopped in epoch %d: %s; %s%s%s", t->epoch + 1, msg,
                    t->last_ckpt[0] ? "the last good checkpoint is " : "no checkpoint was saved",
@@ -650,19 +496,6 @@ static int nan_stop(srl_onpolicy *t) {
 
 
 //---- the progress line ---------------------------------------------------------------------------
-
-static void fmt_duration(char *buf, size_t cap, double s) {
-  if (!isfinite(s) || s < 0) {
-    snprintf(buf, cap, "?");
-    return;
-  }
-  long v = (long)(s + 0.5);
-  if (v >= 3600)
-    snprintf(buf, cap, "%ld:%02ld:%02ld", v / 3600, v / 60 % 60, v % 60);
-  else
-    snprintf(buf, cap, "%ld:%02ld", v / 60, v % 60);
-}
-
 
 // the live line on a terminal (final: an epoch just ended; elsewhere one line per epoch)
 static void draw_progress(srl_onpolicy *t, long long steps_now, int final) {
@@ -676,7 +509,7 @@ static void draw_progress(srl_onpolicy *t, long long steps_now, int final) {
                : in_epoch > 0 ? (double)(steps_now - t->snap_steps) / in_epoch
                               : 0.0;
   char eta[32];
-  fmt_duration(eta, sizeof eta, sps > 0 ? (double)(run_steps - steps_now) / sps : NAN);
+  srl_log_duration(eta, sizeof eta, sps > 0 ? (double)(run_steps - steps_now) / sps : NAN);
   double m[3];
   window_means(t, m);
   char ret[32] = "-", cost[32] = "-", line[320];
@@ -689,11 +522,7 @@ static void draw_progress(srl_onpolicy *t, long long steps_now, int final) {
            "  lambda %.4g",
            t->cfg.algo, t->cfg.env_id, t->cfg.seed, t->epoch + (final ? 0 : 1), t->epochs,
            steps_now, run_steps, sps, eta, ret, cost, t->has_lagrange ? t->lagrange.lambda : 0.0);
-  if (t->tty)
-    fprintf(stderr, "\r\033[K%s", line);
-  else
-    fprintf(stderr, "%s\n", line);
-  fflush(stderr);
+  srl_log_progress_emit(line, t->tty);
 }
 
 
@@ -778,11 +607,11 @@ static void write_row(srl_onpolicy *t, const srl_onpolicy_row *r) {
   double v[] = {r->ep_ret,     r->ep_cost,    r->ep_len, r->lagrange,  r->up.loss_pi,
                 r->up.loss_vr, r->up.loss_vc, r->up.kl,  r->up.entropy};
   for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
-    csv_number(f, v[i]);
+    srl_log_csv_number(f, v[i]);
     fputc(',', f);
   }
   fprintf(f, "%.1f,%.3f,%d,", r->fps, r->wall_s, r->up.iters);
-  csv_number(f, r->actor_lr);
+  srl_log_csv_number(f, r->actor_lr);
   fprintf(f, ",%d,%.3f,%.3f\n", r->episodes, r->rollout_s, r->update_s);
   fflush(f);
 }
@@ -853,18 +682,9 @@ int srl_onpolicy_epoch(srl_onpolicy *t) {
   r->wall_s = wall_now(t);
   t->has_last = 1;
   write_row(t, r);
-  if (event_begin(t, "epoch")) {
-    fprintf(t->events, ", \"epoch\": %d, \"total_steps\": %lld, \"ep_ret\": ", r->epoch,
-            r->total_steps);
-    srl__json_number(t->events, r->ep_ret);
-    fputs(", \"ep_cost\": ", t->events);
-    srl__json_number(t->events, r->ep_cost);
-    fputs(", \"lagrange\": ", t->events);
-    srl__json_number(t->events, r->lagrange);
-    fputs(", \"fps\": ", t->events);
-    srl__json_number(t->events, r->fps);
-    event_end(t);
-  }
+  if (t->events)
+    srl_log_event_epoch(t->events, r->epoch, r->total_steps, r->ep_ret, r->ep_cost, r->lagrange,
+                        r->fps);
   draw_progress(t, t->total_steps, 1);
 
   // checkpoints: every save_model_freq epochs (the last epoch's state goes to final.safetensors)
@@ -885,21 +705,11 @@ int srl_onpolicy_finish(srl_onpolicy *t) {
   if (t->epoch < t->epochs)
     return srl_error(SRL_ESTATE, "finish: %d of %d epochs done", t->epoch, t->epochs);
   char path[PATH_MAX];
-  SRL_TRY(join(path, sizeof path, t->run_dir, "final.safetensors"));
+  SRL_TRY(srl_run_dir_join(path, sizeof path, t->run_dir, "final.safetensors"));
   SRL_TRY(srl__onpolicy_ckpt_save(t, path));
   double m[3];
   window_means(t, m);
-  if (event_begin(t, "finish")) {
-    fprintf(t->events, ", \"epochs\": %d, \"total_steps\": %lld, \"ep_ret\": ", t->epoch,
-            t->total_steps);
-    srl__json_number(t->events, m[0]);
-    fputs(", \"ep_cost\": ", t->events);
-    srl__json_number(t->events, m[1]);
-    fputs(", \"wall_s\": ", t->events);
-    srl__json_number(t->events, wall_now(t));
-    fputs(", \"checkpoint\": \"final.safetensors\"", t->events);
-    event_end(t);
-  }
+  if (t->events) srl_log_event_finish(t->events, t->epoch, t->total_steps, m[0], m[1], wall_now(t));
   if (t->tty && t->last_draw > 0) {
     fputc('\n', stderr);
     t->last_draw = 0;
@@ -915,11 +725,7 @@ int srl_onpolicy_train(srl_onpolicy *t) {
       if (rc != SRL_EINTERRUPTED && rc != SRL_ENONFINITE) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", srl_errmsg());
-        if (event_begin(t, "error")) {
-          fputs(", \"message\": ", t->events);
-          srl__json_string(t->events, msg);
-          event_end(t);
-        }
+        if (t->events) srl_log_event_error(t->events, msg);
         write_summary(t, "error", msg, t->last_ckpt);
         srl_error(rc, "%s", msg);
       }
@@ -932,49 +738,20 @@ int srl_onpolicy_train(srl_onpolicy *t) {
 
 //---- resume --------------------------------------------------------------------------------------
 
-// keep progress.csv's header and the rows of epochs ≤ epoch (atomically)
-static int truncate_progress(const char *path, int epoch) {
-  FILE *f = fopen(path, "r");
-  if (!f) return srl_error(SRL_EIO, "cannot read %s: %s", path, strerror(errno));
-  char tmp[PATH_MAX + 8];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *o = fopen(tmp, "w");
-  if (!o) {
-    fclose(f);
-    return srl_error(SRL_EIO, "cannot write %s: %s", tmp, strerror(errno));
-  }
-  char *line = NULL;
-  size_t cap = 0;
-  int first = 1;
-  while (getline(&line, &cap, f) > 0) {
-    if (first || atoi(line) <= epoch) fputs(line, o);
-    first = 0;
-  }
-  free(line);
-  fclose(f);
-  int bad = ferror(o);
-  if (fclose(o) != 0 || bad || rename(tmp, path) != 0) {
-    unlink(tmp);
-    return srl_error(SRL_EIO, "cannot rewrite %s", path);
-  }
-  return SRL_OK;
-}
-
-
 int srl_onpolicy_resume(srl_onpolicy **out, const char *run_dir, const srl_onpolicy_options *opt) {
   if (!out || !run_dir) return srl_error(SRL_EINVAL, "srl_onpolicy_resume: out and run_dir");
   *out = NULL;
   char cfg_path[PATH_MAX], ckpt[PATH_MAX], ckdir[PATH_MAX];
-  SRL_TRY(join(cfg_path, sizeof cfg_path, run_dir, "config.yaml"));
-  SRL_TRY(join(ckdir, sizeof ckdir, run_dir, "checkpoints"));
-  SRL_TRY(join(ckpt, sizeof ckpt, run_dir, "final.safetensors"));
+  SRL_TRY(srl_run_dir_join(cfg_path, sizeof cfg_path, run_dir, "config.yaml"));
+  SRL_TRY(srl_run_dir_join(ckdir, sizeof ckdir, run_dir, "checkpoints"));
+  SRL_TRY(srl_run_dir_join(ckpt, sizeof ckpt, run_dir, "final.safetensors"));
   if (access(ckpt, F_OK) == 0)
     return srl_error(SRL_ESTATE,
                      "the run in %s has finished (final.safetensors exists); "
                      "nothing to resume",
                      run_dir);
   int epoch = 0;
-  int rc = srl__onpolicy_find_checkpoint(ckpt, sizeof ckpt, ckdir, 0, &epoch);
+  int rc = srl_run_dir_find_checkpoint(ckpt, sizeof ckpt, ckdir, 0, &epoch);
   if (rc < 0) return srl_error(rc, "no checkpoint to resume from in %s/checkpoints", run_dir);
 
   srl_onpolicy *t = trainer_alloc(opt);
@@ -983,9 +760,7 @@ int srl_onpolicy_resume(srl_onpolicy **out, const char *run_dir, const srl_onpol
   rc = srl_onpolicy_config_load(&t->cfg, cfg_path, NULL, 0);
   if (rc == 0) rc = build(t);
   if (rc == 0) rc = srl__onpolicy_ckpt_load(t, ckpt);
-  char path[PATH_MAX];
-  if (rc == 0) rc = join(path, sizeof path, run_dir, "progress.csv");
-  if (rc == 0) rc = truncate_progress(path, t->epoch);
+  if (rc == 0) rc = srl_run_dir_truncate_progress(run_dir, t->epoch);
   if (rc == 0) rc = open_logs(t, 0);
   if (rc < 0) {
     srl_onpolicy_destroy(t);
@@ -997,7 +772,7 @@ int srl_onpolicy_resume(srl_onpolicy **out, const char *run_dir, const srl_onpol
     event_run_fields(t);
     fprintf(t->events, ", \"epoch\": %d, \"total_steps\": %lld, \"checkpoint\": ", t->epoch,
             t->total_steps);
-    srl__json_string(t->events, t->last_ckpt);
+    srl_log_json_string(t->events, t->last_ckpt);
     event_end(t);
   }
   *out = t;

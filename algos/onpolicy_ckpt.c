@@ -10,78 +10,19 @@
 // oldest first; absent when n = 0); train.counters (I64 [4]: epochs done, env steps, episodes,
 // exact normaliser count). Metadata: format, algo, env, step, epoch, config (the resolved YAML),
 // version, wall_s. Integers are stored little-endian, as the hosts this runs on are.
-#include <dirent.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "algos/onpolicy_internal.h"
 #include "core/alloc.h"
 #include "core/dist.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/safetensors.h"
 
 static const char *const net_names[3] = {"actor", "critic_r", "critic_c"};
-
-
-//---- finding checkpoints -------------------------------------------------------------------------
-
-// N of a file name "epoch-<N>.safetensors", or -1
-static int epoch_of(const char *name) {
-  const char *p = strrchr(name, '/');
-  p = p ? p + 1 : name;
-  if (strncmp(p, "epoch-", 6) != 0) return -1;
-  char *end;
-  long n = strtol(p + 6, &end, 10);
-  if (end == p + 6 || n < 0 || n > 1000000000 || strcmp(end, ".safetensors") != 0) return -1;
-  return (int)n;
-}
-
-
-// the latest epoch-<N>.safetensors in dir, or -1
-static int latest_in(const char *dir, char *out, size_t cap) {
-  DIR *d = opendir(dir);
-  if (!d) return -1;
-  int best = -1;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    int n = epoch_of(e->d_name);
-    if (n > best) best = n;
-  }
-  closedir(d);
-  if (best >= 0) snprintf(out, cap, "%s/epoch-%d.safetensors", dir, best);
-  return best;
-}
-
-
-int srl__onpolicy_find_checkpoint(char *out, size_t cap, const char *path, int allow_final,
-                                  int *epoch) {
-  struct stat st;
-  if (stat(path, &st) != 0) return srl_error(SRL_ENOTFOUND, "%s: %s", path, strerror(errno));
-  if (!S_ISDIR(st.st_mode)) {
-    if (snprintf(out, cap, "%s", path) >= (int)cap)
-      return srl_error(SRL_EINVAL, "path too long: %s", path);
-    *epoch = epoch_of(path);
-    return SRL_OK;
-  }
-  char probe[PATH_MAX];
-  snprintf(probe, sizeof probe, "%s/final.safetensors", path);
-  if (allow_final && stat(probe, &st) == 0 && snprintf(out, cap, "%s", probe) < (int)cap) {
-    *epoch = -1;
-    return SRL_OK;
-  }
-  snprintf(probe, sizeof probe, "%s/checkpoints", path);
-  int n = latest_in(probe, out, cap);
-  if (n < 0) n = latest_in(path, out, cap);
-  if (n < 0)
-    return srl_error(SRL_ENOTFOUND, "%s holds no %scheckpoints/epoch-<N>.safetensors", path,
-                     allow_final ? "final.safetensors and no " : "");
-  *epoch = n;
-  return SRL_OK;
-}
 
 
 //---- writing -------------------------------------------------------------------------------------
@@ -414,7 +355,7 @@ int srl_policy_load(srl_policy **out, const char *path, const char *device, int 
   if (max_batch < 1) return srl_error(SRL_EINVAL, "srl_policy_load: max_batch %d", max_batch);
   char file[PATH_MAX];
   int epoch;
-  SRL_TRY(srl__onpolicy_find_checkpoint(file, sizeof file, path, 1, &epoch));
+  SRL_TRY(srl_run_dir_find_checkpoint(file, sizeof file, path, 1, &epoch));
   srl_policy *p = srl_calloc(sizeof *p);
   if (!p) return SRL_ENOMEM;
   p->max_batch = max_batch;

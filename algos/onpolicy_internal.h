@@ -95,14 +95,4 @@ int srl__onpolicy_ckpt_config(srl_onpolicy_config *cfg, const char *path);
 int srl__onpolicy_ac_config(srl_ac_config *ac, const srl_onpolicy_config *cfg, int obs_dim,
                             int act_dim, int max_batch);
 
-// Resolve a checkpoint path: a file as it is; a directory's final.safetensors (when allow_final),
-// else the latest epoch-<N>.safetensors in dir/checkpoints or in dir itself (*epoch = N; -1 for
-// a final or a file not named epoch-<N>). SRL_ENOTFOUND when there is none.
-int srl__onpolicy_find_checkpoint(char *out, size_t cap, const char *path, int allow_final,
-                                  int *epoch);
-
-// Append a JSON string literal (escaped) / a number (null when not finite) to f.
-void srl__json_string(FILE *f, const char *s);
-void srl__json_number(FILE *f, double x);
-
 #endif  // SRL_ONPOLICY_INTERNAL_H
