@@ -58,8 +58,8 @@ int srl_ac_create(srl_actor_critic **out, const srl_ops *ops, const srl_ac_confi
   int rc = mlp_config(&ma, cfg->obs_dim, cfg->n_actor_hidden, cfg->actor_hidden, cfg->act_dim,
                       cfg->actor_act);
   if (rc == 0)
-    rc = mlp_config(&mr, cfg->obs_dim, cfg->n_critic_hidden, cfg->critic_hidden, 1,
-                    cfg->critic_act);
+    rc =
+        mlp_config(&mr, cfg->obs_dim, cfg->n_critic_hidden, cfg->critic_hidden, 1, cfg->critic_act);
   if (rc < 0) goto fail;
   ma.extra = cfg->act_dim;
   strcpy(ma.extra_name, "log_std");
@@ -156,8 +156,8 @@ int srl_ac_actor_step(srl_actor_critic *ac, const srl_ppo_batch *b, float lr, fl
   SRL_TRY(srl_mlp_forward(actor, b->obs, n));
   ops->gauss_logprob(ac->logp, b->act, actor->out, actor->extra, n, A, 0);
   float l = ops->ppo_clip_loss(ac->dlogp, ac->logp, b->logp_old, b->adv, n, ac->cfg.clip);
-  ops->gauss_logprob_backward(ac->dmean, actor->dextra, ac->dlogp, b->act, actor->out,
-                              actor->extra, n, A, 0);
+  ops->gauss_logprob_backward(ac->dmean, actor->dextra, ac->dlogp, b->act, actor->out, actor->extra,
+                              n, A, 0);
   // entropy bonus: H = Σ_j log σ_j + ½(1 + log 2π) per state, so ∂(−c·H)/∂log σ_j = −c
   float c = ac->cfg.entropy_coef;
   if (c != 0.0f) {

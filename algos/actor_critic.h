@@ -54,14 +54,14 @@ typedef struct srl_ppo_batch {
   const float *obs;       // (n, obs_dim) normalised observations
   const float *act;       // (n, act_dim) actions taken
   const float *logp_old;  // (n) log-probabilities under the behaviour policy
-  const float *adv;       // (n) the advantage the actor ascends ((A_r − λA_c)/(1 + λ) for PPO-Lag)
+  const float *adv;  // (n) the advantage the actor ascends ((A_r − λA_c)/(1 + λ) for PPO-Lag)
   const float *target_r;  // (n) reward-value targets
   const float *target_c;  // (n) cost-value targets
   int n;
 } srl_ppo_batch;
 
 typedef struct srl_ppo_stats {
-  float loss_pi, loss_vr, loss_vc;        // losses before the step (critic losses include L2)
+  float loss_pi, loss_vr, loss_vc;  // losses before the step (critic losses include L2)
   float grad_norm_pi, grad_norm_vr, grad_norm_vc;  // before clipping
 } srl_ppo_stats;
 

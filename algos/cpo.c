@@ -48,8 +48,13 @@ struct srl_cpo {
 
 
 srl_cpo_config srl_cpo_config_default(void) {
-  srl_cpo_config c = {.target_kl = 0.01f, .cg_damping = 0.1f, .cg_iters = 15, .ls_steps = 20,
-                      .ls_decay = 0.8f, .fvp_sample_freq = 1, .cost_limit = 25.0f};
+  srl_cpo_config c = {.target_kl = 0.01f,
+                      .cg_damping = 0.1f,
+                      .cg_iters = 15,
+                      .ls_steps = 20,
+                      .ls_decay = 0.8f,
+                      .fvp_sample_freq = 1,
+                      .cost_limit = 25.0f};
   return c;
 }
 
@@ -67,8 +72,10 @@ static int check_config(const srl_cpo_config *c) {
   if (!(c->cg_damping >= 0) || !isfinite(c->cg_damping))
     return srl_error(SRL_EINVAL, "cpo: cg_damping %g must be finite and ≥ 0", c->cg_damping);
   if (c->cg_iters < 1 || c->ls_steps < 1 || c->fvp_sample_freq < 1)
-    return srl_error(SRL_EINVAL, "cpo: cg_iters %d, ls_steps %d and fvp_sample_freq %d must be "
-                     "at least 1", c->cg_iters, c->ls_steps, c->fvp_sample_freq);
+    return srl_error(SRL_EINVAL,
+                     "cpo: cg_iters %d, ls_steps %d and fvp_sample_freq %d must be "
+                     "at least 1",
+                     c->cg_iters, c->ls_steps, c->fvp_sample_freq);
   if (!(c->ls_decay > 0 && c->ls_decay <= 1))
     return srl_error(SRL_EINVAL, "cpo: ls_decay %g outside (0, 1]", c->ls_decay);
   if (isnan(c->cost_limit)) return srl_error(SRL_EINVAL, "cpo: cost_limit is not a number");
@@ -202,7 +209,8 @@ int srl_cpo_create(srl_cpo **out, srl_actor_critic *ac, int max_rows) {
   const srl_mlp *actor = ac->actor;
   const srl_mlp_config *mc = &actor->cfg;
   if (mc->res_blocks > 0 || mc->layernorm || mc->dropout > 0)
-    return srl_error(SRL_EUNSUPPORTED, "cpo: the actor must be a plain MLP (no residual blocks, "
+    return srl_error(SRL_EUNSUPPORTED,
+                     "cpo: the actor must be a plain MLP (no residual blocks, "
                      "layernorm or dropout) for its Fisher-vector products");
   if (max_rows < 1) return srl_error(SRL_EINVAL, "cpo: max_rows %d must be ≥ 1", max_rows);
   if (!actor->extra || mc->extra != ac->cfg.act_dim)
@@ -276,7 +284,9 @@ void srl_cpo_destroy(srl_cpo *w) {
 }
 
 
-size_t srl_cpo_n_params(const srl_cpo *w) { return w ? w->np : 0; }
+size_t srl_cpo_n_params(const srl_cpo *w) {
+  return w ? w->np : 0;
+}
 
 
 // the actor's forward on `rows` rows of `in`, skipped when it is the last one this module made
@@ -369,8 +379,8 @@ int srl_cpo_surrogate(srl_cpo *w, float *grad, float *value, const float *adv) {
     float loss = o->ppo_clip_loss(w->dlogp, w->logp, b->logp_old + s, adv + s, m, INFINITY);
     sum -= (double)loss * m;
     o->scale(w->dlogp, -(float)m / (float)n, (size_t)m);
-    o->gauss_logprob_backward(w->dmean, actor->dextra, w->dlogp, act, actor->out, actor->extra,
-                              m, A, 0);
+    o->gauss_logprob_backward(w->dmean, actor->dextra, w->dlogp, act, actor->out, actor->extra, m,
+                              A, 0);
     SRL_TRY(srl_mlp_backward(actor, NULL, w->dmean));
   }
   if (value) *value = (float)(sum / n);
@@ -458,11 +468,11 @@ static int evaluate(srl_cpo *w, const float *adv_r, const float *adv_c, double *
     if (adv_r || adv_c)
       o->gauss_logprob(w->logp, b->act + (size_t)s * A, actor->out, actor->extra, m, A, 0);
     if (adv_r)
-      sr += (double)m *
-            o->ppo_clip_loss(w->dlogp, w->logp, b->logp_old + s, adv_r + s, m, INFINITY);
+      sr +=
+          (double)m * o->ppo_clip_loss(w->dlogp, w->logp, b->logp_old + s, adv_r + s, m, INFINITY);
     if (adv_c)
-      sc -= (double)m *
-            o->ppo_clip_loss(w->dlogp, w->logp, b->logp_old + s, adv_c + s, m, INFINITY);
+      sc -=
+          (double)m * o->ppo_clip_loss(w->dlogp, w->logp, b->logp_old + s, adv_c + s, m, INFINITY);
     // Σ (μ_old − μ)²/σ²: (μ_old − μ)/σ² from the log-prob gradient, times (μ_old − μ)
     SRL_TRY(o->copy(w->diff, mo, mA * sizeof(float)));
     o->axpby(w->diff, -1.0f, actor->out, 1.0f, mA);
@@ -537,7 +547,9 @@ int srl_cpo_line_search(srl_cpo *w, srl_cpo_stats *st, const float *dir, const f
 
 //---- the updates --------------------------------------------------------------------------------
 
-static int fvp_matvec(void *ctx, float *out, const float *v) { return srl_cpo_fvp(ctx, out, v); }
+static int fvp_matvec(void *ctx, float *out, const float *v) {
+  return srl_cpo_fvp(ctx, out, v);
+}
 
 
 static int nonfinite(const char *algo, const char *what, double v) {
@@ -589,8 +601,8 @@ int srl_cpo_update_actor(srl_cpo *w, const srl_cpo_batch *b, const srl_cpo_confi
 
   // x = H⁻¹g, p = H⁻¹b and the quadratic model
   SRL_TRY(natural_gradient(w, &st, "cpo"));
-  SRL_TRY(srl_cg_solve(o, w->p, w->b, w->np, cfg->cg_iters, fvp_matvec, w, w->cg_work,
-                       &st.cg_iters_p));
+  SRL_TRY(
+      srl_cg_solve(o, w->p, w->b, w->np, cfg->cg_iters, fvp_matvec, w, w->cg_work, &st.cg_iters_p));
   double pp = o->sumsq(w->p, w->np);
   if (!isfinite(pp)) return nonfinite("cpo", "p = H^-1 b", pp);
   srl_cpo_quad in = {.q = st.xHx, .bb = bb, .target_kl = cfg->target_kl};
@@ -701,8 +713,10 @@ static int run_create(void **state, const srl_onpolicy_config *cfg, srl_actor_cr
   *state = NULL;
   const int bs = cfg->algo_cfgs.batch_size;
   if (bs < 1 || bs > ac->cfg.max_batch || cfg->algo_cfgs.update_iters < 1)
-    return srl_error(SRL_EINVAL, "%s: batch_size %d (networks' largest batch %d) and "
-                     "update_iters %d", is_cpo ? "cpo" : "trpo-lag", bs, ac->cfg.max_batch,
+    return srl_error(SRL_EINVAL,
+                     "%s: batch_size %d (networks' largest batch %d) and "
+                     "update_iters %d",
+                     is_cpo ? "cpo" : "trpo-lag", bs, ac->cfg.max_batch,
                      cfg->algo_cfgs.update_iters);
   cpo_run *r = srl_calloc(sizeof *r);
   if (!r) return SRL_ENOMEM;
@@ -813,9 +827,10 @@ static int hook_update(void *state, srl_actor_critic *ac, const srl_onpolicy_bat
   int n = rb->capacity, A = ac->cfg.act_dim;
   if (!rb->finished) return srl_error(SRL_ESTATE, "%s update: the rollout is not finished", name);
   if (n > r->capacity || rb->cfg.obs_dim != ac->cfg.obs_dim || rb->cfg.act_dim != A)
-    return srl_error(SRL_EINVAL, "%s update: rollout of %d rows (%d/%d dims) for scratch of %d "
-                     "rows (%d/%d dims)", name, n, rb->cfg.obs_dim, rb->cfg.act_dim, r->capacity,
-                     ac->cfg.obs_dim, A);
+    return srl_error(SRL_EINVAL,
+                     "%s update: rollout of %d rows (%d/%d dims) for scratch of %d "
+                     "rows (%d/%d dims)",
+                     name, n, rb->cfg.obs_dim, rb->cfg.act_dim, r->capacity, ac->cfg.obs_dim, A);
   memset(out, 0, sizeof *out);
 
   // the multiplier first (TRPO-Lag)
@@ -866,13 +881,13 @@ static int hook_update(void *state, srl_actor_critic *ac, const srl_onpolicy_bat
 
 
 // OmniSafe's CPO.yaml: 10 critic passes of 128 rows, δ = 0.01, critic lr 1e-3, no KL early stop
-#define SECOND_ORDER_DEFAULTS                                                                   \
-  "algo_cfgs: {update_iters: 10, batch_size: 128, target_kl: 0.01, kl_early_stop: false, "     \
-  "cg_iters: 15, cg_damping: 0.1, fvp_sample_freq: 1}\n"                                       \
+#define SECOND_ORDER_DEFAULTS                                                              \
+  "algo_cfgs: {update_iters: 10, batch_size: 128, target_kl: 0.01, kl_early_stop: false, " \
+  "cg_iters: 15, cg_damping: 0.1, fvp_sample_freq: 1}\n"                                   \
   "model_cfgs: {critic: {lr: 0.001}}\n"
 
-const srl_onpolicy_algo srl_onpolicy_cpo = {"CPO", -1, SECOND_ORDER_DEFAULTS, cpo_hook_create,
-                                            hook_update, run_destroy};
-const srl_onpolicy_algo srl_onpolicy_trpo_lag = {"TRPOLag", SRL_LAGRANGE_ADAM,
-                                                 SECOND_ORDER_DEFAULTS, trpo_hook_create,
-                                                 hook_update, run_destroy};
+const srl_onpolicy_algo srl_onpolicy_cpo = {"CPO",           -1,          SECOND_ORDER_DEFAULTS,
+                                            cpo_hook_create, hook_update, run_destroy};
+const srl_onpolicy_algo srl_onpolicy_trpo_lag = {
+    "TRPOLag",        SRL_LAGRANGE_ADAM, SECOND_ORDER_DEFAULTS,
+    trpo_hook_create, hook_update,       run_destroy};

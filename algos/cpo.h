@@ -56,11 +56,11 @@ extern "C" {
 #endif
 
 typedef struct srl_cpo_config {
-  float target_kl;      // δ: 0.01, the trust region on the mean KL(old‖new) (algo_cfgs.target_kl)
-  float cg_damping;     // 0.1 (algo_cfgs.cg_damping)
-  int cg_iters;         // 15 (algo_cfgs.cg_iters)
-  int ls_steps;         // line-search fractions tried: CPO 20, TRPO-Lag 15 (OmniSafe's)
-  float ls_decay;       // 0.8
+  float target_kl;   // δ: 0.01, the trust region on the mean KL(old‖new) (algo_cfgs.target_kl)
+  float cg_damping;  // 0.1 (algo_cfgs.cg_damping)
+  int cg_iters;      // 15 (algo_cfgs.cg_iters)
+  int ls_steps;      // line-search fractions tried: CPO 20, TRPO-Lag 15 (OmniSafe's)
+  float ls_decay;    // 0.8
   int fvp_sample_freq;  // 1: every k-th state enters the Fisher (algo_cfgs.fvp_sample_freq)
   float cost_limit;     // d: 25 (CPO only)
 } srl_cpo_config;
@@ -112,17 +112,17 @@ int srl_cg_solve(const srl_ops *ops, float *x, const float *rhs, size_t n, int i
 
 // CPO's quadratic model, from the vectors of the current update.
 typedef struct srl_cpo_quad {
-  double q, r, s;   // gᵀH⁻¹g, gᵀH⁻¹b, bᵀH⁻¹b
-  double bb;        // ‖b‖²
-  double c;         // Jc − cost_limit
-  double target_kl; // δ
+  double q, r, s;    // gᵀH⁻¹g, gᵀH⁻¹b, bᵀH⁻¹b
+  double bb;         // ‖b‖²
+  double c;          // Jc − cost_limit
+  double target_kl;  // δ
 } srl_cpo_quad;
 
 typedef struct srl_cpo_solution {
-  int optim_case;          // 0..4 as above
-  double A, B;             // q − r²/s and 2δ − c²/s (0 in case 4)
-  double lambda, nu;       // the dual solution
-  double coef_x, coef_p;   // step = coef_x·H⁻¹g + coef_p·H⁻¹b
+  int optim_case;         // 0..4 as above
+  double A, B;            // q − r²/s and 2δ − c²/s (0 in case 4)
+  double lambda, nu;      // the dual solution
+  double coef_x, coef_p;  // step = coef_x·H⁻¹g + coef_p·H⁻¹b
 } srl_cpo_solution;
 
 // CPO's case analysis and dual solution (host scalars; the small terms 1e-8 as OmniSafe).

@@ -162,9 +162,9 @@ int srl_sac_actor_loss(srl_sac *s, float *loss, const float *obs, const float *e
 // critic_c.*, target_critic_r.0.*, target_critic_r.1.*, target_critic_c.*, optim.<net>.m / .v
 // (F32, the network's parameter block) and optim.<net>.step (I64) for net in actor,
 // critic_r.0, critic_r.1, critic_c; sac.log_alpha, sac.alpha_adam (F32: m, v), sac.alpha_step
-// and sac.update_count (I64) and sac.rng (U8, the sampling stream's state). The values are downloaded into
-// one host block returned in *hold, which must stay alive until srl_st_write and is then released
-// with srl_free.
+// and sac.update_count (I64) and sac.rng (U8, the sampling stream's state). The values are
+// downloaded into one host block returned in *hold, which must stay alive until srl_st_write and is
+// then released with srl_free.
 int srl_sac_save(const srl_sac *s, srl_st_writer *w, void **hold);
 
 // Restore from a checkpoint. actor_only loads just actor.* (enough to act, e.g. for evaluation);

@@ -26,7 +26,9 @@ typedef void (*srl_free_fn)(void *p);
 void srl_set_allocator(srl_malloc_fn m, srl_free_fn f);
 
 // Round n up to a multiple of align (a power of two).
-static inline size_t srl_align_up(size_t n, size_t align) { return (n + align - 1) & ~(align - 1); }
+static inline size_t srl_align_up(size_t n, size_t align) {
+  return (n + align - 1) & ~(align - 1);
+}
 
 // One-block layout: reserve `bytes` at the next aligned offset of *total and return that
 // offset; after all reservations, allocate *total bytes once and add the offsets to the base.
@@ -51,9 +53,13 @@ void srl_arena_free(srl_arena *a);
 
 // Mark the current position, allocate aligned scratch, release back to a mark.
 // srl_arena_alloc returns NULL (with srl_errmsg set) when the arena is exhausted.
-static inline size_t srl_arena_mark(const srl_arena *a) { return a->used; }
+static inline size_t srl_arena_mark(const srl_arena *a) {
+  return a->used;
+}
 void *srl_arena_alloc(srl_arena *a, size_t bytes);
-static inline void srl_arena_release(srl_arena *a, size_t mark) { a->used = mark; }
+static inline void srl_arena_release(srl_arena *a, size_t mark) {
+  a->used = mark;
+}
 
 #ifdef __cplusplus
 }

@@ -34,10 +34,14 @@ const char *srl_errname(int code) {
 }
 
 
-const char *srl_errmsg(void) { return errmsg; }
+const char *srl_errmsg(void) {
+  return errmsg;
+}
 
 
-void srl_errclear(void) { errmsg[0] = '\0'; }
+void srl_errclear(void) {
+  errmsg[0] = '\0';
+}
 
 
 int srl_verror(int code, const char *fmt, va_list ap) {

@@ -70,15 +70,15 @@ void srl__abort(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define SRL_ABORT(...) srl__abort(__FILE__, __LINE__, __VA_ARGS__)
-#define SRL_ASSERT(x)                                  \
-  do {                                                 \
+#define SRL_ASSERT(x)                                 \
+  do {                                                \
     if (!(x)) SRL_ABORT("SRL_ASSERT(%s) failed", #x); \
   } while (0)
 
 // Propagate a negative status: `SRL_TRY(srl_config_load(...));`
-#define SRL_TRY(expr)           \
-  do {                          \
-    int srl__rc = (expr);       \
+#define SRL_TRY(expr)                \
+  do {                               \
+    int srl__rc = (expr);            \
     if (srl__rc < 0) return srl__rc; \
   } while (0)
 

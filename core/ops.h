@@ -30,7 +30,7 @@ typedef enum srl_act {
   SRL_ACT_GELU,        // exact: x·Φ(x) = 0.5·x·(1 + erf(x/√2))
   SRL_ACT_QUICK_GELU,  // x·σ(1.702·x), as CLIP
   SRL_ACT_SIGMOID,
-  SRL_ACT_SOFTPLUS,    // log(1 + eˣ), linear above x = 20 as PyTorch
+  SRL_ACT_SOFTPLUS,  // log(1 + eˣ), linear above x = 20 as PyTorch
   SRL_ACT_COUNT
 } srl_act;
 
@@ -96,10 +96,10 @@ typedef struct srl_ops {
 
   //---- elementwise ----
   void (*fill)(float *x, float value, size_t n);
-  void (*mul)(float *out, const float *a, const float *b, size_t n);  // out = a ⊙ b
-  void (*add)(float *out, const float *a, const float *b, size_t n);  // out = a + b
+  void (*mul)(float *out, const float *a, const float *b, size_t n);    // out = a ⊙ b
+  void (*add)(float *out, const float *a, const float *b, size_t n);    // out = a + b
   void (*axpby)(float *y, float a, const float *x, float b, size_t n);  // y = a·x + b·y
-  void (*scale)(float *x, float a, size_t n);                             // x = a·x
+  void (*scale)(float *x, float a, size_t n);                           // x = a·x
 
   //---- reductions (the result comes back to the host) ----
   float (*sum)(const float *x, size_t n);
@@ -118,9 +118,9 @@ typedef struct srl_ops {
                         int rows, int cols, int log_std_per_row);
   // dmean (rows×cols) = dlogp·(x−μ)/σ²;  dlog_std += dlogp·((x−μ)²/σ² − 1) (summed over rows
   // when shared). Either output may be NULL.
-  void (*gauss_logprob_backward)(float *dmean, float *dlog_std, const float *dlogp,
-                                 const float *x, const float *mean, const float *log_std, int rows,
-                                 int cols, int log_std_per_row);
+  void (*gauss_logprob_backward)(float *dmean, float *dlog_std, const float *dlogp, const float *x,
+                                 const float *mean, const float *log_std, int rows, int cols,
+                                 int log_std_per_row);
 
   //---- ppo ----
   // loss = −mean_i min(ρ_i·A_i, clip(ρ_i, 1−ε, 1+ε)·A_i), ρ = exp(logp − logp_old);

@@ -16,13 +16,19 @@
 
 //---- memory -----------------------------------------------------------------------------------
 
-static void *cpu_alloc(size_t bytes) { return srl_calloc(bytes); }
-static void cpu_free(void *p) { srl_free(p); }
+static void *cpu_alloc(size_t bytes) {
+  return srl_calloc(bytes);
+}
+static void cpu_free(void *p) {
+  srl_free(p);
+}
 static int cpu_copy(void *dst, const void *src, size_t bytes) {
   if (bytes) memmove(dst, src, bytes);
   return SRL_OK;
 }
-static int cpu_sync(void) { return SRL_OK; }
+static int cpu_sync(void) {
+  return SRL_OK;
+}
 
 
 //---- linear algebra ---------------------------------------------------------------------------
@@ -65,7 +71,9 @@ static inline float sigmoidf(float x) {
 }
 
 // PyTorch's softplus: linear above 20, where log1p(exp(x)) rounds to x anyway
-static inline float softplusf(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+static inline float softplusf(float x) {
+  return x > 20.0f ? x : log1pf(expf(x));
+}
 
 
 // tanh as a rational function on [-7.905, 7.905] (beyond it tanh rounds to ±1 in float), the
@@ -88,27 +96,38 @@ static inline float tanh_rational(float x) {
 
 static inline float act_value(float x, srl_act act) {
   switch (act) {
-    case SRL_ACT_IDENTITY: return x;
-    case SRL_ACT_TANH: return tanh_rational(x);
-    case SRL_ACT_RELU: return x > 0 ? x : 0.0f;
-    case SRL_ACT_MISH: return x * tanhf(softplusf(x));
-    case SRL_ACT_GELU: return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
-    case SRL_ACT_QUICK_GELU: return x * sigmoidf(1.702f * x);
-    case SRL_ACT_SIGMOID: return sigmoidf(x);
-    case SRL_ACT_SOFTPLUS: return softplusf(x);
-    default: return NAN;
+    case SRL_ACT_IDENTITY:
+      return x;
+    case SRL_ACT_TANH:
+      return tanh_rational(x);
+    case SRL_ACT_RELU:
+      return x > 0 ? x : 0.0f;
+    case SRL_ACT_MISH:
+      return x * tanhf(softplusf(x));
+    case SRL_ACT_GELU:
+      return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
+    case SRL_ACT_QUICK_GELU:
+      return x * sigmoidf(1.702f * x);
+    case SRL_ACT_SIGMOID:
+      return sigmoidf(x);
+    case SRL_ACT_SOFTPLUS:
+      return softplusf(x);
+    default:
+      return NAN;
   }
 }
 
 
 static inline float act_slope(float x, srl_act act) {
   switch (act) {
-    case SRL_ACT_IDENTITY: return 1.0f;
+    case SRL_ACT_IDENTITY:
+      return 1.0f;
     case SRL_ACT_TANH: {
       float t = tanh_rational(x);
       return 1.0f - t * t;
     }
-    case SRL_ACT_RELU: return x > 0 ? 1.0f : 0.0f;
+    case SRL_ACT_RELU:
+      return x > 0 ? 1.0f : 0.0f;
     case SRL_ACT_MISH: {
       float t = tanhf(softplusf(x));
       return t + x * (1.0f - t * t) * sigmoidf(x);
@@ -126,8 +145,10 @@ static inline float act_slope(float x, srl_act act) {
       float s = sigmoidf(x);
       return s * (1.0f - s);
     }
-    case SRL_ACT_SOFTPLUS: return x > 20.0f ? 1.0f : sigmoidf(x);
-    default: return NAN;
+    case SRL_ACT_SOFTPLUS:
+      return x > 20.0f ? 1.0f : sigmoidf(x);
+    default:
+      return NAN;
   }
 }
 
@@ -410,7 +431,11 @@ static const srl_ops cpu_ops = {
 };
 
 
-const srl_ops *srl_ops_cpu(void) { return &cpu_ops; }
+const srl_ops *srl_ops_cpu(void) {
+  return &cpu_ops;
+}
 
 
-void srl_ops_cpu_set_threads(int n) { openblas_set_num_threads(n > 0 ? n : 1); }
+void srl_ops_cpu_set_threads(int n) {
+  openblas_set_num_threads(n > 0 ? n : 1);
+}

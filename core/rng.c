@@ -47,10 +47,18 @@ void srl_rng_seed(srl_rng *r, uint64_t seed, uint64_t stream) {
 }
 
 
-uint32_t srl_rng_u32(srl_rng *r) { return (uint32_t)gsl_rng_get(r->g); }
-double srl_rng_uniform(srl_rng *r) { return gsl_rng_uniform(r->g); }
-double srl_rng_normal(srl_rng *r) { return gsl_ran_gaussian_ziggurat(r->g, 1.0); }
-unsigned long srl_rng_int(srl_rng *r, unsigned long n) { return gsl_rng_uniform_int(r->g, n); }
+uint32_t srl_rng_u32(srl_rng *r) {
+  return (uint32_t)gsl_rng_get(r->g);
+}
+double srl_rng_uniform(srl_rng *r) {
+  return gsl_rng_uniform(r->g);
+}
+double srl_rng_normal(srl_rng *r) {
+  return gsl_ran_gaussian_ziggurat(r->g, 1.0);
+}
+unsigned long srl_rng_int(srl_rng *r, unsigned long n) {
+  return gsl_rng_uniform_int(r->g, n);
+}
 
 
 double srl_rng_uniform_range(srl_rng *r, double lo, double hi) {
@@ -78,7 +86,9 @@ void srl_rng_shuffle(srl_rng *r, int *idx, size_t n) {
 }
 
 
-size_t srl_rng_state_size(const srl_rng *r) { return gsl_rng_size(r->g); }
+size_t srl_rng_state_size(const srl_rng *r) {
+  return gsl_rng_size(r->g);
+}
 
 
 void srl_rng_state_save(const srl_rng *r, void *buf) {

@@ -30,10 +30,10 @@ void srl_rng_destroy(srl_rng *r);
 void srl_rng_seed(srl_rng *r, uint64_t seed, uint64_t stream);
 
 uint32_t srl_rng_u32(srl_rng *r);
-double srl_rng_uniform(srl_rng *r);                      // [0, 1)
+double srl_rng_uniform(srl_rng *r);                              // [0, 1)
 double srl_rng_uniform_range(srl_rng *r, double lo, double hi);  // [lo, hi)
-double srl_rng_normal(srl_rng *r);                       // N(0, 1)
-unsigned long srl_rng_int(srl_rng *r, unsigned long n);  // uniform on {0, ..., n-1}, n > 0
+double srl_rng_normal(srl_rng *r);                               // N(0, 1)
+unsigned long srl_rng_int(srl_rng *r, unsigned long n);          // uniform on {0, ..., n-1}, n > 0
 void srl_rng_fill_normal(srl_rng *r, float *x, size_t n, float mean, float std);
 void srl_rng_fill_uniform(srl_rng *r, float *x, size_t n, float lo, float hi);
 

@@ -3,8 +3,8 @@
 #ifndef SRL_ENVS_BUILTIN_H
 #define SRL_ENVS_BUILTIN_H
 
-int srl__register_simple_envs(void);     // envs/simple/: small pure-C tasks
-int srl__register_velocity_envs(void);   // envs/mujoco/velocity*.c
-int srl__register_navigation_envs(void); // envs/mujoco/nav*.c
+int srl__register_simple_envs(void);      // envs/simple/: small pure-C tasks
+int srl__register_velocity_envs(void);    // envs/mujoco/velocity*.c
+int srl__register_navigation_envs(void);  // envs/mujoco/nav*.c
 
 #endif

@@ -31,8 +31,10 @@ int srl_env_reset(srl_env *env, uint64_t seed, float *obs) {
   if (rc < 0) return rc;
   int bad = count_nonfinite(obs, env->obs_space.dim);
   if (bad)
-    return srl_error(SRL_ENONFINITE, "%s: reset with seed %llu gave %d non-finite observation "
-                     "values", env->id, (unsigned long long)seed, bad);
+    return srl_error(SRL_ENONFINITE,
+                     "%s: reset with seed %llu gave %d non-finite observation "
+                     "values",
+                     env->id, (unsigned long long)seed, bad);
   env->elapsed_steps = 0;
   env->was_reset = 1;
   return SRL_OK;
@@ -63,8 +65,7 @@ static void apply_divergence(srl_env *env, float *obs, srl_step *out) {
 int srl_env_step(srl_env *env, const float *action, float *obs, srl_step *out) {
   if (!env || !action || !obs || !out)
     return srl_error(SRL_EINVAL, "srl_env_step: env, action, obs and out must not be NULL");
-  if (!env->was_reset)
-    return srl_error(SRL_ESTATE, "%s: step before the first reset", env->id);
+  if (!env->was_reset) return srl_error(SRL_ESTATE, "%s: step before the first reset", env->id);
   int dim = env->act_space.dim;
   if (dim > SRL_ENV_ACT_MAX)
     return srl_error(SRL_EUNSUPPORTED, "%s: action dimension %d exceeds %d", env->id, dim,

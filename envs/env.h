@@ -70,8 +70,8 @@ struct srl_env {
   char id[SRL_ENV_ID_MAX];
   srl_space obs_space;
   srl_space act_space;
-  int max_episode_steps;  // 0: no limit of its own (the time-limit wrapper sets one)
-  void *impl;             // the environment's own state
+  int max_episode_steps;       // 0: no limit of its own (the time-limit wrapper sets one)
+  void *impl;                  // the environment's own state
   int physics_steps_per_step;  // simulator steps per env step (MuJoCo's frame skip); 0: none
 
   // kept by srl_env_reset / srl_env_step; an env's own code leaves them alone
@@ -99,7 +99,7 @@ int srl_env_render(srl_env *env, uint8_t *rgb, int width, int height, const char
 typedef int (*srl_env_create_fn)(srl_env **out, const char *options_yaml);
 
 typedef struct srl_env_spec {
-  const char *id;           // "SafetyPointGoal1"
+  const char *id;  // "SafetyPointGoal1"
   srl_env_create_fn create;
   int obs_dim, act_dim;     // for listings without creating the env
   int max_episode_steps;    // the registered time limit (1000 for Safety-Gymnasium's tasks)
@@ -110,7 +110,7 @@ typedef struct srl_env_spec {
 // registered on first use of the registry. Registering an existing id is SRL_EINVAL.
 int srl_env_register(const srl_env_spec *spec);
 int srl_env_count(void);
-const srl_env_spec *srl_env_spec_at(int i);       // in registration order; NULL out of range
+const srl_env_spec *srl_env_spec_at(int i);        // in registration order; NULL out of range
 const srl_env_spec *srl_env_find(const char *id);  // NULL when unknown
 
 #ifdef __cplusplus

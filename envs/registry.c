@@ -56,13 +56,15 @@ int srl_env_register(const srl_env_spec *spec) {
     return srl_error(SRL_EINVAL, "srl_env_register: the spec needs an id and a create function");
   size_t len = strlen(spec->id);
   if (len == 0 || len >= SRL_ENV_ID_MAX)
-    return srl_error(SRL_EINVAL, "srl_env_register: id '%s' must have 1 to %d characters",
-                     spec->id, SRL_ENV_ID_MAX - 1);
+    return srl_error(SRL_EINVAL, "srl_env_register: id '%s' must have 1 to %d characters", spec->id,
+                     SRL_ENV_ID_MAX - 1);
   if (spec->obs_dim <= 0 || spec->act_dim <= 0 || spec->act_dim > SRL_ENV_ACT_MAX ||
       spec->max_episode_steps < 0)
-    return srl_error(SRL_EINVAL, "srl_env_register: %s: obs_dim %d and act_dim %d must be in "
-                     "[1, %d], max_episode_steps %d must not be negative", spec->id,
-                     spec->obs_dim, spec->act_dim, SRL_ENV_ACT_MAX, spec->max_episode_steps);
+    return srl_error(SRL_EINVAL,
+                     "srl_env_register: %s: obs_dim %d and act_dim %d must be in "
+                     "[1, %d], max_episode_steps %d must not be negative",
+                     spec->id, spec->obs_dim, spec->act_dim, SRL_ENV_ACT_MAX,
+                     spec->max_episode_steps);
   pthread_mutex_lock(&table_mu);
   int rc = SRL_OK;
   if (find_locked(spec->id) >= 0)
@@ -150,8 +152,10 @@ static int check_created(const srl_env_spec *spec, srl_env *env) {
   if (!env->id[0]) snprintf(env->id, sizeof env->id, "%s", spec->id);
   const srl_space *o = &env->obs_space, *a = &env->act_space;
   if (o->dim != spec->obs_dim || a->dim != spec->act_dim)
-    return srl_error(SRL_ESTATE, "%s: created env has obs_dim %d and act_dim %d, registered %d "
-                     "and %d", spec->id, o->dim, a->dim, spec->obs_dim, spec->act_dim);
+    return srl_error(SRL_ESTATE,
+                     "%s: created env has obs_dim %d and act_dim %d, registered %d "
+                     "and %d",
+                     spec->id, o->dim, a->dim, spec->obs_dim, spec->act_dim);
   if (!o->low || !o->high || !a->low || !a->high)
     return srl_error(SRL_ESTATE, "%s: created env lacks space bounds", spec->id);
   for (int i = 0; i < a->dim; i++)

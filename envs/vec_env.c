@@ -38,8 +38,8 @@ enum { JOB_STEP, JOB_RESET, JOB_QUIT };
 // one thread's range of envs and what it reports back; a cache line of its own
 typedef struct worker {
   _Alignas(64) srl_vec_env *v;
-  int index, lo, hi;  // thread index; envs [lo, hi)
-  int rc, fail_env;   // the first failure in the range
+  int index, lo, hi;   // thread index; envs [lo, hi)
+  int rc, fail_env;    // the first failure in the range
   int done, diverged;  // episodes finished and diverged steps in the last step
   pthread_t thread;
   char msg[MSG_MAX];
@@ -71,8 +71,10 @@ uint64_t srl_vec_env_episode_seed(uint64_t seed, int index, long long episode) {
 // one turn of a wait loop: a pause at first, then yield the processor, which keeps spinning
 // cheap when threads outnumber the free processors
 static inline void spin_pause(int k) {
-  if (k < 64) cpu_relax();
-  else sched_yield();
+  if (k < 64)
+    cpu_relax();
+  else
+    sched_yield();
 }
 
 static long now_ns(void) {
@@ -251,9 +253,11 @@ int srl_vec_env_create_from(srl_vec_env **out, srl_env *const *envs, int num_env
     if (!envs[i]) return srl_error(SRL_EINVAL, "vector env: env %d is NULL", i);
     if (envs[i]->obs_space.dim != envs[0]->obs_space.dim ||
         envs[i]->act_space.dim != envs[0]->act_space.dim)
-      return srl_error(SRL_EINVAL, "vector env: env %d (%s) has dimensions %d/%d, env 0 (%s) "
-                       "%d/%d", i, envs[i]->id, envs[i]->obs_space.dim, envs[i]->act_space.dim,
-                       envs[0]->id, envs[0]->obs_space.dim, envs[0]->act_space.dim);
+      return srl_error(SRL_EINVAL,
+                       "vector env: env %d (%s) has dimensions %d/%d, env 0 (%s) "
+                       "%d/%d",
+                       i, envs[i]->id, envs[i]->obs_space.dim, envs[i]->act_space.dim, envs[0]->id,
+                       envs[0]->obs_space.dim, envs[0]->act_space.dim);
   }
   if (num_threads < 0)
     return srl_error(SRL_EINVAL, "vector env: thread count %d must not be negative", num_threads);

@@ -42,12 +42,12 @@ typedef struct srl_vec_env {
   int *done;            // (num_envs) terminated or truncated: the env was reset after this step
   srl_env_info *infos;  // (num_envs)
   srl_episode_stats *stats;  // (num_envs) return, cost, length: current and last finished
-  long long *episode;   // (num_envs) the episode each env is in (k of its reset seed)
+  long long *episode;        // (num_envs) the episode each env is in (k of its reset seed)
 
-  long long steps;            // vector steps since the last reset
-  long long episodes_done;    // episodes finished since the last reset, over all envs
-  long long diverged_total;   // diverged steps since creation, over all envs
-  int diverged_last;          // diverged steps in the last vector step
+  long long steps;           // vector steps since the last reset
+  long long episodes_done;   // episodes finished since the last reset, over all envs
+  long long diverged_total;  // diverged steps since creation, over all envs
+  int diverged_last;         // diverged steps in the last vector step
 
   srl_env **envs;  // (num_envs) owned
   srl_vec_pool *pool;
@@ -65,8 +65,7 @@ typedef struct srl_vec_env_config {
 int srl_vec_env_create(srl_vec_env **out, const char *id, const char *options_yaml,
                        const srl_vec_env_config *cfg);
 // Take ownership of envs[0..num_envs) (on success only); they must share space dimensions.
-int srl_vec_env_create_from(srl_vec_env **out, srl_env *const *envs, int num_envs,
-                            int num_threads);
+int srl_vec_env_create_from(srl_vec_env **out, srl_env *const *envs, int num_envs, int num_threads);
 void srl_vec_env_destroy(srl_vec_env *v);
 
 // Reset every env: env i with srl_vec_env_episode_seed(seed, i, 0); fills obs, clears the

@@ -38,7 +38,9 @@ typedef struct episode_stats {
 
 //---- shared plumbing -------------------------------------------------------------------------
 
-static srl_env *inner_of(srl_env *env) { return ((wrap_base *)env->impl)->inner; }
+static srl_env *inner_of(srl_env *env) {
+  return ((wrap_base *)env->impl)->inner;
+}
 
 
 static int fwd_render(srl_env *env, uint8_t *rgb, int width, int height, const char *camera) {
@@ -111,8 +113,8 @@ int srl_wrap_time_limit(srl_env **out, srl_env *inner, int max_steps) {
 
 //---- action rescaling ------------------------------------------------------------------------
 
-void srl_action_rescale(float *env_action, const float *action, const float *low,
-                        const float *high, int dim) {
+void srl_action_rescale(float *env_action, const float *action, const float *low, const float *high,
+                        int dim) {
   for (int i = 0; i < dim; i++)
     env_action[i] = low[i] + (high[i] - low[i]) * ((action[i] + 1.0f) * 0.5f);
 }
@@ -141,8 +143,10 @@ int srl_wrap_action_rescale(srl_env **out, srl_env *inner) {
   for (int i = 0; i < dim; i++) {
     float lo = inner->act_space.low[i], hi = inner->act_space.high[i];
     if (!isfinite(lo) || !isfinite(hi) || !(lo <= hi))
-      return srl_error(SRL_EINVAL, "%s: cannot rescale actions: bounds [%g, %g] at index %d are "
-                       "not finite and ordered", inner->id, (double)lo, (double)hi, i);
+      return srl_error(SRL_EINVAL,
+                       "%s: cannot rescale actions: bounds [%g, %g] at index %d are "
+                       "not finite and ordered",
+                       inner->id, (double)lo, (double)hi, i);
   }
   float *arrays = NULL;
   SRL_TRY(wrap_alloc(out, inner, &action_rescale_vt, sizeof(action_rescale),

@@ -23,8 +23,8 @@ int srl_wrap_time_limit(srl_env **out, srl_env *inner, int max_steps);
 // linearly, without clipping, to the inner bounds: a -> low + (high - low)·(a + 1)/2. Bounds
 // must be finite. srl_action_rescale is the map itself.
 int srl_wrap_action_rescale(srl_env **out, srl_env *inner);
-void srl_action_rescale(float *env_action, const float *action, const float *low,
-                        const float *high, int dim);
+void srl_action_rescale(float *env_action, const float *action, const float *low, const float *high,
+                        int dim);
 
 // Cost as indicator (Safety-Gymnasium's constrain_indicator: cost = raw_cost > 0 ? 1 : 0) or
 // raw (cost = info.raw_cost). A diverged step keeps its cost of 1 either way.
@@ -37,8 +37,8 @@ int srl_wrap_cost(srl_env **out, srl_env *inner, srl_cost_mode mode);
 // Episode statistics: return, cost and length of the episode in progress and of the last one
 // that finished (Gymnasium's RecordEpisodeStatistics).
 typedef struct srl_episode_stats {
-  double ret, cost;  // sums over the episode in progress
-  long long length;  // its steps
+  double ret, cost;            // sums over the episode in progress
+  long long length;            // its steps
   double last_ret, last_cost;  // the last finished episode (terminated or truncated)
   long long last_length;
   long long episodes;  // episodes finished since the statistics were created

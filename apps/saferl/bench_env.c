@@ -34,13 +34,14 @@ static double now_s(void) {
 
 
 static int usage(FILE *f) {
-  fprintf(f,
-          "usage: saferl bench env ID [--steps 100000] [--threads 1] [--envs N] [--seed 0]\n"
-          "                           [--options YAML] [--json]\n\n"
-          "Env steps per second of ID through the vector env: --envs envs (default 16, at least\n"
-          "--threads) on --threads threads, random actions, auto-reset; --steps counts env steps\n"
-          "over all envs. --json prints {\"env_steps_per_s\": ..., \"mj_steps_per_env_step\": ...}\n"
-          "with the run's settings.\n");
+  fprintf(
+      f,
+      "usage: saferl bench env ID [--steps 100000] [--threads 1] [--envs N] [--seed 0]\n"
+      "                           [--options YAML] [--json]\n\n"
+      "Env steps per second of ID through the vector env: --envs envs (default 16, at least\n"
+      "--threads) on --threads threads, random actions, auto-reset; --steps counts env steps\n"
+      "over all envs. --json prints {\"env_steps_per_s\": ..., \"mj_steps_per_env_step\": ...}\n"
+      "with the run's settings.\n");
   return f == stdout ? 0 : 2;
 }
 
@@ -69,13 +70,20 @@ static int parse(bench_opts *o, int argc, char **argv) {
     if (!v) return -1;
     i++;
     long long n = parse_count(v);
-    if (!strcmp(a, "--options")) o->options = v;
-    else if (!strcmp(a, "--seed")) o->seed = strtoull(v, NULL, 10);
-    else if (n < 0) return -1;
-    else if (!strcmp(a, "--steps")) o->steps = n;
-    else if (!strcmp(a, "--threads") && n <= 1024) o->threads = (int)n;
-    else if (!strcmp(a, "--envs") && n <= 1 << 16) o->envs = (int)n;
-    else return -1;
+    if (!strcmp(a, "--options"))
+      o->options = v;
+    else if (!strcmp(a, "--seed"))
+      o->seed = strtoull(v, NULL, 10);
+    else if (n < 0)
+      return -1;
+    else if (!strcmp(a, "--steps"))
+      o->steps = n;
+    else if (!strcmp(a, "--threads") && n <= 1024)
+      o->threads = (int)n;
+    else if (!strcmp(a, "--envs") && n <= 1 << 16)
+      o->envs = (int)n;
+    else
+      return -1;
   }
   if (!o->id) return -1;
   if (!o->envs) o->envs = o->threads > 16 ? o->threads : 16;
@@ -109,8 +117,10 @@ int srl_bench_env(int argc, char **argv) {
   }
   if (o.threads > o.envs) o.envs = o.threads;
 
-  srl_vec_env_config cfg = {.num_envs = o.envs, .num_threads = o.threads,
-                            .rescale_action = bounded(spec, o.options), .cost_mode = -1};
+  srl_vec_env_config cfg = {.num_envs = o.envs,
+                            .num_threads = o.threads,
+                            .rescale_action = bounded(spec, o.options),
+                            .cost_mode = -1};
   srl_vec_env *v = NULL;
   int rc = srl_vec_env_create(&v, o.id, o.options, &cfg);
   if (rc < 0) {
@@ -149,16 +159,18 @@ int srl_bench_env(int argc, char **argv) {
   double rate = secs > 0 ? (double)env_steps / secs : 0.0;
   long long episodes = v->episodes_done - episodes0, diverged = v->diverged_total - diverged0;
   if (o.json)
-    printf("{\"env\": \"%s\", \"threads\": %d, \"envs\": %d, \"steps\": %lld, \"seconds\": %.6f, "
-           "\"env_steps_per_s\": %.1f, \"mj_steps_per_env_step\": %d, \"episodes\": %lld, "
-           "\"diverged\": %lld}\n",
-           spec->id, v->num_threads, v->num_envs, env_steps, secs, rate,
-           v->physics_steps_per_step, episodes, diverged);
+    printf(
+        "{\"env\": \"%s\", \"threads\": %d, \"envs\": %d, \"steps\": %lld, \"seconds\": %.6f, "
+        "\"env_steps_per_s\": %.1f, \"mj_steps_per_env_step\": %d, \"episodes\": %lld, "
+        "\"diverged\": %lld}\n",
+        spec->id, v->num_threads, v->num_envs, env_steps, secs, rate, v->physics_steps_per_step,
+        episodes, diverged);
   else
-    printf("%s: %.0f env steps/s (%d envs on %d thread%s, %lld steps in %.3f s, %d simulator "
-           "steps per env step, %lld episodes, %lld diverged)\n",
-           spec->id, rate, v->num_envs, v->num_threads, v->num_threads == 1 ? "" : "s", env_steps,
-           secs, v->physics_steps_per_step, episodes, diverged);
+    printf(
+        "%s: %.0f env steps/s (%d envs on %d thread%s, %lld steps in %.3f s, %d simulator "
+        "steps per env step, %lld episodes, %lld diverged)\n",
+        spec->id, rate, v->num_envs, v->num_threads, v->num_threads == 1 ? "" : "s", env_steps,
+        secs, v->physics_steps_per_step, episodes, diverged);
   srl_free(actions);
   srl_vec_env_destroy(v);
   return 0;

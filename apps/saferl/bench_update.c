@@ -53,21 +53,38 @@ static int parse_hidden(bench_opts *o, const char *s) {
 
 
 static int parse(bench_opts *o, int argc, char **argv) {
-  *o = (bench_opts){.batch = 64, .obs = 60, .act = 2, .iters = 0, .threads = 1, .n_hidden = 2,
-                    .hidden = {64, 64}, .device = "cpu"};
+  *o = (bench_opts){.batch = 64,
+                    .obs = 60,
+                    .act = 2,
+                    .iters = 0,
+                    .threads = 1,
+                    .n_hidden = 2,
+                    .hidden = {64, 64},
+                    .device = "cpu"};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(a, "--json")) { o->json = 1; continue; }
+    if (!strcmp(a, "--json")) {
+      o->json = 1;
+      continue;
+    }
     if (!v) return -1;
     i++;
-    if (!strcmp(a, "--batch")) o->batch = atoi(v);
-    else if (!strcmp(a, "--obs")) o->obs = atoi(v);
-    else if (!strcmp(a, "--act")) o->act = atoi(v);
-    else if (!strcmp(a, "--iters")) o->iters = atoi(v);
-    else if (!strcmp(a, "--threads")) o->threads = atoi(v);
-    else if (!strcmp(a, "--device")) o->device = v;
-    else if (!strcmp(a, "--hidden")) { if (parse_hidden(o, v)) return -1; }
-    else return -1;
+    if (!strcmp(a, "--batch"))
+      o->batch = atoi(v);
+    else if (!strcmp(a, "--obs"))
+      o->obs = atoi(v);
+    else if (!strcmp(a, "--act"))
+      o->act = atoi(v);
+    else if (!strcmp(a, "--iters"))
+      o->iters = atoi(v);
+    else if (!strcmp(a, "--threads"))
+      o->threads = atoi(v);
+    else if (!strcmp(a, "--device"))
+      o->device = v;
+    else if (!strcmp(a, "--hidden")) {
+      if (parse_hidden(o, v)) return -1;
+    } else
+      return -1;
   }
   return (o->batch > 0 && o->obs > 0 && o->act > 0 && o->threads > 0 && o->iters >= 0) ? 0 : -1;
 }
@@ -105,8 +122,8 @@ static double time_sgemm(const srl_ops *ops, const srl_actor_critic *ac, int bat
       const srl_mlp *net = nets[k];
       for (int l = 0; l < net->n_linear; l++) {
         const srl_linear *L = &net->lin[l];
-        ops->matmul(y, x, L->w, batch, L->out, L->in, 0, 1, 1.0f, 0.0f);           // forward
-        ops->matmul(L->dw, y, x, L->out, L->in, batch, 1, 0, 1.0f, 1.0f);         // dW
+        ops->matmul(y, x, L->w, batch, L->out, L->in, 0, 1, 1.0f, 0.0f);             // forward
+        ops->matmul(L->dw, y, x, L->out, L->in, batch, 1, 0, 1.0f, 1.0f);            // dW
         if (l > 0) ops->matmul(x, y, L->w, batch, L->in, L->out, 0, 0, 1.0f, 0.0f);  // dX
       }
     }
@@ -149,9 +166,13 @@ int srl_bench_update(int argc, char **argv) {
     for (size_t i = 0; i < B; i++) host[B * (o.obs + o.act) + i] -= 3.0f;  // plausible logp_old
     rc = ops->upload(dev, host, n_host * sizeof(float));
   }
-  srl_ppo_batch b = {.obs = dev, .act = dev + B * o.obs, .logp_old = dev + B * (o.obs + o.act),
-                     .adv = dev + B * (o.obs + o.act + 1), .target_r = dev + B * (o.obs + o.act + 2),
-                     .target_c = dev + B * (o.obs + o.act + 3), .n = o.batch};
+  srl_ppo_batch b = {.obs = dev,
+                     .act = dev + B * o.obs,
+                     .logp_old = dev + B * (o.obs + o.act),
+                     .adv = dev + B * (o.obs + o.act + 1),
+                     .target_r = dev + B * (o.obs + o.act + 2),
+                     .target_c = dev + B * (o.obs + o.act + 3),
+                     .n = o.batch};
 
   // warm up, then the median of five timed runs
   double runs[5];
@@ -187,16 +208,17 @@ int srl_bench_update(int argc, char **argv) {
   double sgemm_flops = flops - 3 * 2.0 * o.batch * (double)o.obs * o.hidden[0];
   double sgemm_gflops = sgemm_flops / sgemm_s * 1e-9;
   if (o.json) {
-    printf("{\"us_per_minibatch\": %.2f, \"gflops\": %.3f, \"sgemm_gflops\": %.3f, "
-           "\"batch\": %d, \"hidden\": [", sec * 1e6, gflops, sgemm_gflops, o.batch);
+    printf(
+        "{\"us_per_minibatch\": %.2f, \"gflops\": %.3f, \"sgemm_gflops\": %.3f, "
+        "\"batch\": %d, \"hidden\": [",
+        sec * 1e6, gflops, sgemm_gflops, o.batch);
     for (int i = 0; i < o.n_hidden; i++) printf("%s%d", i ? ", " : "", o.hidden[i]);
     printf("], \"obs\": %d, \"act\": %d, \"threads\": %d, \"device\": \"%s\", \"iters\": %d}\n",
            o.obs, o.act, o.threads, o.device, o.iters);
   } else {
     printf("PPO-Lag minibatch update (actor %d-", o.obs);
     for (int i = 0; i < o.n_hidden; i++) printf("%d-", o.hidden[i]);
-    printf("%d, critics ...-1), batch %d, %s, %d thread(s)\n", o.act, o.batch, o.device,
-           o.threads);
+    printf("%d, critics ...-1), batch %d, %s, %d thread(s)\n", o.act, o.batch, o.device, o.threads);
     printf("  %.2f us per minibatch (median of 5 x %d), %.2f GFLOP/s\n", sec * 1e6, o.iters,
            gflops);
     printf("  the same matrix products alone: %.2f GFLOP/s (update reaches %.0f%% of it)\n",

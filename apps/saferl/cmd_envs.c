@@ -11,19 +11,23 @@
 static void json_string(FILE *f, const char *s) {
   fputc('"', f);
   for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-    if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-    else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-    else fputc(*p, f);
+    if (*p == '"' || *p == '\\')
+      fprintf(f, "\\%c", *p);
+    else if (*p < 0x20)
+      fprintf(f, "\\u%04x", *p);
+    else
+      fputc(*p, f);
   }
   fputc('"', f);
 }
 
 
 static int usage(FILE *f) {
-  fprintf(f, "usage: saferl envs [--json]\n\n"
-             "Lists every registered environment: id, observation and action dimensions, the\n"
-             "registered time limit (max_episode_steps) and a description. --json prints a JSON\n"
-             "array of objects with those fields.\n");
+  fprintf(f,
+          "usage: saferl envs [--json]\n\n"
+          "Lists every registered environment: id, observation and action dimensions, the\n"
+          "registered time limit (max_episode_steps) and a description. --json prints a JSON\n"
+          "array of objects with those fields.\n");
   return f == stdout ? 0 : 2;
 }
 
@@ -31,8 +35,10 @@ static int usage(FILE *f) {
 int srl_cmd_envs(int argc, char **argv) {
   int json = 0;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--json")) json = 1;
-    else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return usage(stdout);
+    if (!strcmp(argv[i], "--json"))
+      json = 1;
+    else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+      return usage(stdout);
     else {
       fprintf(stderr, "saferl envs: unknown option '%s'\n", argv[i]);
       return usage(stderr);

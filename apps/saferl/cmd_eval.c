@@ -91,7 +91,8 @@ static int policy_load(eval_policy *e, const char *path, const char *device, int
   }
   if (srl_policy_load(&e->on, path, device, k) < 0) return -1;
   e->path = e->on->path;
-  e->algo = e->on->cfg.algo, e->env_id = e->on->cfg.env_id, e->options = e->on->cfg.env_cfgs.options;
+  e->algo = e->on->cfg.algo, e->env_id = e->on->cfg.env_id,
+  e->options = e->on->cfg.env_cfgs.options;
   e->step = e->on->step;
   e->cost_limit = e->on->cfg.lagrange_cfgs.cost_limit;
   return 0;
@@ -135,8 +136,8 @@ static int record(eval_policy *e, const video_args *va, int episodes, int determ
   const char *opts = e->options && e->options[0] ? e->options : NULL;
   int rc = srl_vec_env_create(&v, e->env_id, opts, &vc);
   if (rc < 0) return rc;
-  double *stat = srl_calloc(sizeof(double) * 3 * (size_t)episodes + sizeof(float) *
-                            (size_t)v->act_dim + frame);
+  double *stat = srl_calloc(sizeof(double) * 3 * (size_t)episodes +
+                            sizeof(float) * (size_t)v->act_dim + frame);
   if (!stat) {
     srl_vec_env_destroy(v);
     return srl_error(SRL_ENOMEM, "eval: no memory for a %dx%d frame", w, h);
@@ -246,8 +247,9 @@ int srl_cmd_eval(int argc, char **argv) {
   }
   if (!path) return usage(stderr);
   if (va.file && !srl_video_on_path("ffmpeg")) {
-    fprintf(stderr, "saferl eval: --video needs ffmpeg, which is not on PATH (install it, e.g. "
-                    "apt-get install ffmpeg)\n");
+    fprintf(stderr,
+            "saferl eval: --video needs ffmpeg, which is not on PATH (install it, e.g. "
+            "apt-get install ffmpeg)\n");
     return 1;
   }
 
@@ -293,7 +295,8 @@ int srl_cmd_eval(int argc, char **argv) {
     printf("  return  %10.3f ± %.3f\n", r.ret_mean, r.ret_std);
     printf("  cost    %10.3f ± %.3f   (limit %g)\n", r.cost_mean, r.cost_std, p.cost_limit);
     printf("  length  %10.1f ± %.1f\n", r.len_mean, r.len_std);
-    if (va.file) printf("video: %s (%ldx%ld, %s camera)\n", va.file, va.width, va.height, va.camera);
+    if (va.file)
+      printf("video: %s (%ldx%ld, %s camera)\n", va.file, va.width, va.height, va.camera);
   }
   policy_destroy(&p);
   return 0;

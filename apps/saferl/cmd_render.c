@@ -62,7 +62,9 @@ static int write_chunk(FILE *f, const char *type, const uint8_t *data, uint32_t 
 
 // the zlib stream of the filtered rows (filter byte 0 then RGB) as stored deflate blocks; buf
 // holds png_zlib_size(w, h) bytes
-static size_t png_raw_size(int w, int h) { return (size_t)h * (1 + 3 * (size_t)w); }
+static size_t png_raw_size(int w, int h) {
+  return (size_t)h * (1 + 3 * (size_t)w);
+}
 
 static size_t png_zlib_size(int w, int h) {
   size_t raw = png_raw_size(w, h), blocks = (raw + 65534) / 65535;
@@ -132,8 +134,8 @@ static int parse_int(const char *flag, const char *s, long lo, long hi, long *ou
   errno = 0;
   long v = strtol(s, &end, 10);
   if (errno || end == s || *end || v < lo || v > hi) {
-    fprintf(stderr, "saferl render: %s must be an integer in [%ld, %ld], got '%s'\n", flag, lo,
-            hi, s);
+    fprintf(stderr, "saferl render: %s must be an integer in [%ld, %ld], got '%s'\n", flag, lo, hi,
+            s);
     return -1;
   }
   *out = v;
@@ -224,8 +226,8 @@ static int render_run(const render_args *a) {
   int w = (int)a->width, h = (int)a->height;
   size_t frame = (size_t)w * h * 3;
   size_t scratch = png_raw_size(w, h) + png_zlib_size(w, h);
-  float *buf = srl_malloc(sizeof(float) * (env->obs_space.dim + env->act_space.dim) + frame +
-                          scratch);
+  float *buf =
+      srl_malloc(sizeof(float) * (env->obs_space.dim + env->act_space.dim) + frame + scratch);
   srl_rng *rng = NULL;
   if (!buf || srl_rng_create(&rng, a->seed, 0x72656e64ull) < 0) {
     fprintf(stderr, "saferl render: out of memory\n");

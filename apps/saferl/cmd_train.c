@@ -109,9 +109,9 @@ static int parse(train_args *a, int argc, char **argv) {
 
 
 // the closing lines of a run: final window means and where the policy is
-static void print_summary(const char *algo, const char *env, int seed, const void *row,
-                          double ret, double cost, double limit, double lambda, long long steps,
-                          double wall_s, const char *run_dir) {
+static void print_summary(const char *algo, const char *env, int seed, const void *row, double ret,
+                          double cost, double limit, double lambda, long long steps, double wall_s,
+                          const char *run_dir) {
   printf("%s on %s, seed %d: ", algo, env, seed);
   if (row)
     printf("return %.3f, cost %.3f (limit %g), lambda %.4g after %lld steps in %.1f s\n", ret, cost,

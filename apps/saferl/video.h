@@ -8,8 +8,8 @@
 #include <stdio.h>
 
 typedef struct srl_video {
-  FILE *pipe;              // ffmpeg's stdin
-  int width, height;       // frame size
+  FILE *pipe;                // ffmpeg's stdin
+  int width, height;         // frame size
   void (*old_sigpipe)(int);  // restored by srl_video_close
 } srl_video;
 

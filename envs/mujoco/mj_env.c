@@ -52,7 +52,9 @@ static void install_hooks(void) {
   mju_user_warning = on_mj_warning;
 }
 
-static void ensure_hooks(void) { pthread_once(&hooks_once, install_hooks); }
+static void ensure_hooks(void) {
+  pthread_once(&hooks_once, install_hooks);
+}
 
 //---- assets folder -------------------------------------------------------------------------------
 
@@ -70,7 +72,8 @@ static int is_file(const char *p) {
 }
 
 int srl_mj_set_assets_dir(const char *dir) {
-  if (dir && !is_dir(dir)) return srl_error(SRL_ENOTFOUND, "assets folder '%s' does not exist", dir);
+  if (dir && !is_dir(dir))
+    return srl_error(SRL_ENOTFOUND, "assets folder '%s' does not exist", dir);
   if (dir && strlen(dir) >= SRL_MJ_PATH_MAX)
     return srl_error(SRL_EINVAL, "assets folder path is too long");
   pthread_mutex_lock(&assets_lock);
@@ -138,7 +141,9 @@ static int assets_find(char *out, size_t cap, const char *name) {
                    tried);
 }
 
-int srl_mj_assets_dir(char *out, size_t cap) { return assets_find(out, cap, NULL); }
+int srl_mj_assets_dir(char *out, size_t cap) {
+  return assets_find(out, cap, NULL);
+}
 
 int srl_mj_asset_path(char *out, size_t cap, const char *name) {
   if (!name || !name[0] || strstr(name, ".."))
@@ -179,7 +184,8 @@ int srl_mj_model_load_xml(mjModel **out, const char *xml, const char *name) {
   int rc = mj_makeEmptyFileVFS(vfs, name, (int)len);
   if (rc != 0) {
     srl_free(vfs);
-    return srl_error(SRL_ENOMEM, "loading MJCF text '%s': no room in the virtual file system", name);
+    return srl_error(SRL_ENOMEM, "loading MJCF text '%s': no room in the virtual file system",
+                     name);
   }
   memcpy(vfs->filedata[mj_findFileVFS(vfs, name)], xml, len);
   char err[1000] = "";

@@ -22,10 +22,9 @@
 #ifndef SRL_MJ_ENV_H
 #define SRL_MJ_ENV_H
 
+#include <mujoco/mujoco.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <mujoco/mujoco.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -85,14 +84,14 @@ srl_mj_view srl_mj_view_default(int body, double distance, double top);
 typedef struct srl_mj_renderer srl_mj_renderer;  // mj_render.h
 
 typedef struct srl_mj_sim {
-  const mjModel *m;  // shared (read-only) or owned, see owns_model
-  mjData *d;         // this instance's state
-  int frame_skip;    // mj_step calls per env step
-  int forward_after;  // 1: mj_forward after the frame skip (Safety-Gymnasium's navigation)
-  int post_constraint;  // 1: mj_rnePostConstraint after it (cacc, cfrc_int, cfrc_ext)
-  int owns_model;    // 1: the model is freed with the sim; 0: released to the shared cache
-  int diverged;      // the last srl_mj_sim_step diverged
-  long n_diverged;   // steps that diverged since init
+  const mjModel *m;       // shared (read-only) or owned, see owns_model
+  mjData *d;              // this instance's state
+  int frame_skip;         // mj_step calls per env step
+  int forward_after;      // 1: mj_forward after the frame skip (Safety-Gymnasium's navigation)
+  int post_constraint;    // 1: mj_rnePostConstraint after it (cacc, cfrc_int, cfrc_ext)
+  int owns_model;         // 1: the model is freed with the sim; 0: released to the shared cache
+  int diverged;           // the last srl_mj_sim_step diverged
+  long n_diverged;        // steps that diverged since init
   char diverge_msg[160];  // why the last divergence happened
   srl_mj_view view;
   srl_mj_renderer *renderer;  // created on the first render

@@ -18,7 +18,7 @@
 enum { BACKEND_AUTO = 0, BACKEND_OSMESA = 1, BACKEND_EGL = 2 };
 
 struct srl_mj_renderer {
-  int backend;            // BACKEND_OSMESA or BACKEND_EGL
+  int backend;  // BACKEND_OSMESA or BACKEND_EGL
   OSMesaContext ctx;
   srl__mj_egl_ctx egl;
   int width, height;  // capacity of the buffers
@@ -37,7 +37,9 @@ struct srl_mj_renderer {
 static pthread_mutex_t backend_lock = PTHREAD_MUTEX_INITIALIZER;
 static int process_backend;  // BACKEND_AUTO until the first renderer is made
 
-static const char *backend_label(int b) { return b == BACKEND_EGL ? "egl" : "osmesa"; }
+static const char *backend_label(int b) {
+  return b == BACKEND_EGL ? "egl" : "osmesa";
+}
 
 // the backend asked for by SRL_GL, else MUJOCO_GL (BACKEND_AUTO when neither is set)
 static int requested_backend(void) {
@@ -227,15 +229,16 @@ int srl_mj_renderer_draw(srl_mj_renderer *r, const mjModel *m, mjData *d, const 
     return srl_error(SRL_EINVAL, "render: bad image %dx%d (1..%d per side)", width, height,
                      SRL_MJ_RENDER_MAX_SIDE);
   if (width > r->width || height > r->height)
-    return srl_error(SRL_EINVAL, "render: image %dx%d exceeds the renderer's %dx%d", width,
-                     height, r->width, r->height);
+    return srl_error(SRL_EINVAL, "render: image %dx%d exceeds the renderer's %dx%d", width, height,
+                     r->width, r->height);
   SRL_TRY(make_current(r));
   draw_args a = {r, m, d, *cam, {0, 0, width, height}};
   SRL_TRY(srl__mj_guarded(draw_scene, &a, "render"));
 
   // OpenGL reads the bottom row first; images put row 0 at the top
   size_t row = (size_t)width * 3;
-  for (int y = 0; y < height; y++) memcpy(rgb + (size_t)y * row, r->flip + (height - 1 - y) * row, row);
+  for (int y = 0; y < height; y++)
+    memcpy(rgb + (size_t)y * row, r->flip + (height - 1 - y) * row, row);
   return 0;
 }
 

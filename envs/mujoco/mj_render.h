@@ -14,9 +14,8 @@
 #ifndef SRL_MJ_RENDER_H
 #define SRL_MJ_RENDER_H
 
-#include <stdint.h>
-
 #include <mujoco/mujoco.h>
+#include <stdint.h>
 
 #include "envs/mujoco/mj_env.h"
 
@@ -26,7 +25,8 @@ extern "C" {
 
 #define SRL_MJ_RENDER_MAX_SIDE 4096
 
-// Create a renderer for model m able to draw images up to width×height. SRL_EUNSUPPORTED when no OpenGL context can be made.
+// Create a renderer for model m able to draw images up to width×height. SRL_EUNSUPPORTED when no
+// OpenGL context can be made.
 int srl_mj_renderer_create(srl_mj_renderer **out, const mjModel *m, int width, int height);
 void srl_mj_renderer_destroy(srl_mj_renderer *r);
 // Create *r when NULL, or recreate it when width×height exceeds its buffers (growing to the

@@ -66,12 +66,12 @@ static struct {
   void *lib;
   egl_api f;
   int tried_device, tried_surfaceless;
-  int status;        // 0 opened, < 0 the failure
-  char why[512];     // the reason of the failure
+  int status;     // 0 opened, < 0 the failure
+  char why[512];  // the reason of the failure
   const char *platform;
   EGLDisplay dpy;
   EGLConfig cfg;
-  int surfaceless;   // EGL_KHR_surfaceless_context
+  int surfaceless;  // EGL_KHR_surfaceless_context
 } g = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 // whether a space-separated extension list names ext
@@ -130,9 +130,22 @@ static int init_display(EGLDisplay dpy, char *why, size_t n) {
   }
   const char *ext = g.f.QueryString(dpy, EGL_EXTENSIONS);
   int surfaceless = has_ext(ext, "EGL_KHR_surfaceless_context");
-  EGLint attrs[] = {EGL_RED_SIZE,     8, EGL_GREEN_SIZE,   8, EGL_BLUE_SIZE,       8,
-                    EGL_ALPHA_SIZE,   8, EGL_DEPTH_SIZE,   24, EGL_STENCIL_SIZE,   8,
-                    EGL_SURFACE_TYPE, EGL_PBUFFER_BIT,     EGL_RENDERABLE_TYPE, EGL_OPENGL_BIT,
+  EGLint attrs[] = {EGL_RED_SIZE,
+                    8,
+                    EGL_GREEN_SIZE,
+                    8,
+                    EGL_BLUE_SIZE,
+                    8,
+                    EGL_ALPHA_SIZE,
+                    8,
+                    EGL_DEPTH_SIZE,
+                    24,
+                    EGL_STENCIL_SIZE,
+                    8,
+                    EGL_SURFACE_TYPE,
+                    EGL_PBUFFER_BIT,
+                    EGL_RENDERABLE_TYPE,
+                    EGL_OPENGL_BIT,
                     EGL_NONE};
   EGLConfig cfg = NULL;
   EGLint count = 0;
@@ -154,9 +167,11 @@ static int init_display(EGLDisplay dpy, char *why, size_t n) {
 // the first GPU device that initialises; Mesa's software device does not count
 static int open_device(char *why, size_t n) {
   const char *client = g.f.QueryString(NULL, EGL_EXTENSIONS);
-  if (!g.f.QueryDevicesEXT || !g.f.GetPlatformDisplayEXT || !has_ext(client, "EGL_EXT_platform_device")) {
-    snprintf(why, n, "libEGL has no device platform (EGL_EXT_device_enumeration, "
-                     "EGL_EXT_platform_device)");
+  if (!g.f.QueryDevicesEXT || !g.f.GetPlatformDisplayEXT ||
+      !has_ext(client, "EGL_EXT_platform_device")) {
+    snprintf(why, n,
+             "libEGL has no device platform (EGL_EXT_device_enumeration, "
+             "EGL_EXT_platform_device)");
     return -1;
   }
   EGLDeviceEXT devs[16];
@@ -173,7 +188,8 @@ static int open_device(char *why, size_t n) {
     const char *drm = g.f.QueryDeviceStringEXT && has_ext(dext, "EGL_EXT_device_drm")
                           ? g.f.QueryDeviceStringEXT(devs[i], EGL_DRM_DEVICE_FILE_EXT)
                           : NULL;
-    if (has_ext(dext, "EGL_MESA_device_software") || (!drm && !has_ext(dext, "EGL_NV_device_cuda"))) {
+    if (has_ext(dext, "EGL_MESA_device_software") ||
+        (!drm && !has_ext(dext, "EGL_NV_device_cuda"))) {
       software++;
       continue;
     }
@@ -211,7 +227,7 @@ int srl__mj_egl_open(int allow_surfaceless) {
   pthread_mutex_lock(&g.lock);
   int rc = 0;
   const char *what = allow_surfaceless ? "EGL requested but no EGL device is usable"
-                                        : "no EGL GPU device is usable";
+                                       : "no EGL GPU device is usable";
   if (g.platform) goto done;
   if (g.tried_device && (!allow_surfaceless || g.tried_surfaceless)) {
     rc = srl_error(SRL_EUNSUPPORTED, "render: %s: %s", what, g.why);

@@ -17,10 +17,12 @@
 //               the humanoid (the v1 thresholds); info.x_velocity holds v, info.raw_cost = cost
 // Observations are v4's defaults: qpos without the x (and y) position, then qvel (clipped to ±10
 // for the hopper and walker); the humanoid appends cinert, cvel, qfrc_actuator and cfrc_ext
-// (376), the ant leaves its contact forces out (27). Resets add v4's noise to qpos0 and zero velocity: uniform in
-// ±reset_noise_scale on positions, and on velocities normal with std reset_noise_scale (cheetah,
-// ant) or uniform (the others), all drawn from the reset seed. A diverged step ends truncated
-// with reward −10 and cost 1. The registered time limit is 1000 steps.
+// (376), the ant leaves its contact forces out (27). Resets add v4's noise to qpos0 and zero
+// velocity: uniform in ±reset_noise_scale on positions, and on velocities normal with std
+// reset_noise_scale (cheetah, ant) or uniform (the others), all drawn from the reset seed. A
+// diverged step ends truncated with reward −10 and cost 1. The registered time limit is 1000 steps.
+#include "envs/mujoco/velocity.h"
+
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -31,7 +33,6 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "envs/builtin.h"
-#include "envs/mujoco/velocity.h"
 #include "envs/wrappers.h"
 
 #define MAX_EPISODE_STEPS 1000
@@ -50,33 +51,36 @@ typedef struct vel_opts {
 
 //---- option schemas ---------------------------------------------------------------------------
 
-#define O_FWD(d)                                                                         \
-  SRL_CFG_FLOAT(vel_opts, forward_reward_weight, "forward_reward_weight", d, -1e6, 1e6,  \
+#define O_FWD(d)                                                                        \
+  SRL_CFG_FLOAT(vel_opts, forward_reward_weight, "forward_reward_weight", d, -1e6, 1e6, \
                 "weight of the forward-velocity reward")
-#define O_CTRL(d)                                                                   \
-  SRL_CFG_FLOAT(vel_opts, ctrl_cost_weight, "ctrl_cost_weight", d, 0, 1e6,         \
+#define O_CTRL(d)                                                          \
+  SRL_CFG_FLOAT(vel_opts, ctrl_cost_weight, "ctrl_cost_weight", d, 0, 1e6, \
                 "weight of the control cost sum(action^2) taken from the reward")
-#define O_HEALTHY(d)                                                                \
-  SRL_CFG_FLOAT(vel_opts, healthy_reward, "healthy_reward", d, -1e6, 1e6,          \
+#define O_HEALTHY(d)                                                      \
+  SRL_CFG_FLOAT(vel_opts, healthy_reward, "healthy_reward", d, -1e6, 1e6, \
                 "reward per step while healthy (or when unhealthy states terminate)")
-#define O_TERM                                                                       \
+#define O_TERM                                                                         \
   SRL_CFG_BOOL(vel_opts, terminate_when_unhealthy, "terminate_when_unhealthy", "true", \
                "end the episode (terminated) when the robot is unhealthy")
 #define O_RANGE(m, n, key, d, h) SRL_CFG_FLOAT_LIST(vel_opts, m, n, key, d, -1e30, 1e30, h)
 #define O_Z(d) \
   O_RANGE(healthy_z_range, n_healthy_z, "healthy_z_range", d, "[min, max] healthy torso height")
-#define O_ANGLE(d)                                                  \
+#define O_ANGLE(d)                                                        \
   O_RANGE(healthy_angle_range, n_healthy_angle, "healthy_angle_range", d, \
           "[min, max] healthy torso pitch (rad)")
-#define O_NOISE(d)                                                                     \
-  SRL_CFG_FLOAT(vel_opts, reset_noise_scale, "reset_noise_scale", d, 0, 10,           \
+#define O_NOISE(d)                                                          \
+  SRL_CFG_FLOAT(vel_opts, reset_noise_scale, "reset_noise_scale", d, 0, 10, \
                 "scale of the noise added to the initial positions and velocities")
-#define O_THRESHOLD(d)                                                                 \
-  SRL_CFG_FLOAT(vel_opts, velocity_threshold, "velocity_threshold", d, 0, 1e6,        \
+#define O_THRESHOLD(d)                                                         \
+  SRL_CFG_FLOAT(vel_opts, velocity_threshold, "velocity_threshold", d, 0, 1e6, \
                 "cost 1 when the velocity exceeds this (m/s)")
 
 static const srl_cfg_field cheetah_fields[] = {
-    O_FWD("1.0"), O_CTRL("0.1"), O_NOISE("0.1"), O_THRESHOLD("3.2096"),
+    O_FWD("1.0"),
+    O_CTRL("0.1"),
+    O_NOISE("0.1"),
+    O_THRESHOLD("3.2096"),
 };
 static const srl_cfg_field hopper_fields[] = {
     O_FWD("1.0"),
@@ -91,23 +95,22 @@ static const srl_cfg_field hopper_fields[] = {
     O_THRESHOLD("0.7402"),
 };
 static const srl_cfg_field walker_fields[] = {
-    O_FWD("1.0"), O_CTRL("0.001"), O_HEALTHY("1.0"),   O_TERM,    O_Z("[0.8, 2.0]"),
-    O_ANGLE("[-1.0, 1.0]"), O_NOISE("0.005"), O_THRESHOLD("2.3415"),
+    O_FWD("1.0"),      O_CTRL("0.001"),        O_HEALTHY("1.0"), O_TERM,
+    O_Z("[0.8, 2.0]"), O_ANGLE("[-1.0, 1.0]"), O_NOISE("0.005"), O_THRESHOLD("2.3415"),
 };
 static const srl_cfg_field ant_fields[] = {
-    O_CTRL("0.5"),
-    O_HEALTHY("1.0"),
-    O_TERM,
-    O_Z("[0.2, 1.0]"),
-    O_NOISE("0.1"),
-    O_THRESHOLD("2.6222"),
+    O_CTRL("0.5"),     O_HEALTHY("1.0"), O_TERM,
+    O_Z("[0.2, 1.0]"), O_NOISE("0.1"),   O_THRESHOLD("2.6222"),
 };
 static const srl_cfg_field swimmer_fields[] = {
-    O_FWD("1.0"), O_CTRL("0.0001"), O_NOISE("0.1"), O_THRESHOLD("0.2282"),
+    O_FWD("1.0"),
+    O_CTRL("0.0001"),
+    O_NOISE("0.1"),
+    O_THRESHOLD("0.2282"),
 };
 static const srl_cfg_field humanoid_fields[] = {
-    O_FWD("1.25"),        O_CTRL("0.1"),   O_HEALTHY("5.0"), O_TERM,
-    O_Z("[1.0, 2.0]"),    O_NOISE("0.01"),        O_THRESHOLD("1.4149"),
+    O_FWD("1.25"),     O_CTRL("0.1"),   O_HEALTHY("5.0"),      O_TERM,
+    O_Z("[1.0, 2.0]"), O_NOISE("0.01"), O_THRESHOLD("1.4149"),
 };
 
 //---- the tasks ----------------------------------------------------------------------------------
@@ -116,14 +119,15 @@ typedef struct vel_task {
   const char *id, *asset, *description;
   vel_kind kind;
   int frame_skip;
-  int skip_positions;     // leading qpos entries (x, y) left out of the observation
-  int obs_dim;            // with the defaults
+  int skip_positions;  // leading qpos entries (x, y) left out of the observation
+  int obs_dim;         // with the defaults
   srl_cfg_schema schema;
   double view_distance, view_top;  // follow and top-down camera distances
   double view_dz;                  // aim this far above (below) the torso
 } vel_task;
 
-#define SCHEMA(name, f) {name, f, (int)(sizeof f / sizeof *f)}
+#define SCHEMA(name, f) \
+  { name, f, (int)(sizeof f / sizeof *f) }
 
 static const vel_task TASKS[] = {
     {"SafetyHalfCheetahVelocity", "half_cheetah.xml",
@@ -131,9 +135,8 @@ static const vel_task TASKS[] = {
      SCHEMA("SafetyHalfCheetahVelocity options", cheetah_fields), 4.0, 5.0, 0.0},
     {"SafetyHopperVelocity", "hopper.xml", "one-legged hopper; cost 1 when x-velocity > 0.7402 m/s",
      HOPPER, 4, 1, 11, SCHEMA("SafetyHopperVelocity options", hopper_fields), 3.0, 4.0, -0.4},
-    {"SafetyWalker2dVelocity", "walker2d.xml",
-     "planar biped; cost 1 when x-velocity > 2.3415 m/s", WALKER, 4, 1, 17,
-     SCHEMA("SafetyWalker2dVelocity options", walker_fields), 4.0, 4.0, -0.4},
+    {"SafetyWalker2dVelocity", "walker2d.xml", "planar biped; cost 1 when x-velocity > 2.3415 m/s",
+     WALKER, 4, 1, 17, SCHEMA("SafetyWalker2dVelocity options", walker_fields), 4.0, 4.0, -0.4},
     {"SafetyAntVelocity", "ant.xml", "quadruped; cost 1 when planar speed > 2.6222 m/s", ANT, 5, 2,
      27, SCHEMA("SafetyAntVelocity options", ant_fields), 5.0, 6.0, 0.0},
     {"SafetySwimmerVelocity", "swimmer.xml",
@@ -149,9 +152,9 @@ typedef struct vel_env {
   const vel_task *task;
   vel_opts o;
   srl_mj_sim sim;
-  double dt;          // seconds per env step
-  int torso;          // body id of the torso
-  double total_mass;  // the humanoid's mass centre divides by it
+  double dt;                                       // seconds per env step
+  int torso;                                       // body id of the torso
+  double total_mass;                               // the humanoid's mass centre divides by it
   float *obs_low, *obs_high, *act_low, *act_high;  // (obs_dim), (nu)
 } vel_env;
 
@@ -184,7 +187,9 @@ static void planar_position(const vel_env *e, double xy[2]) {
   }
 }
 
-static inline double clip(double x, double lo, double hi) { return x < lo ? lo : x > hi ? hi : x; }
+static inline double clip(double x, double lo, double hi) {
+  return x < lo ? lo : x > hi ? hi : x;
+}
 
 static void write_obs(const vel_env *e, float *obs) {
   const mjModel *m = e->sim.m;
@@ -210,7 +215,9 @@ static int obs_dim_of(const vel_task *t, const mjModel *m) {
   return n;
 }
 
-static inline int inside_open(double x, const double r[2]) { return r[0] < x && x < r[1]; }
+static inline int inside_open(double x, const double r[2]) {
+  return r[0] < x && x < r[1];
+}
 
 static int is_healthy(const vel_env *e) {
   const mjModel *m = e->sim.m;
@@ -261,7 +268,8 @@ static int vel_reset(srl_env *env, uint64_t seed, float *obs) {
 
   // v4: qpos0 + U(-s, s); qvel: s·N(0, 1) (cheetah, ant) or U(-s, s)
   uint64_t k = 0;
-  for (int i = 0; i < m->nq; i++) d->qpos[i] = m->qpos0[i] + s * (2.0 * seed_uniform(seed, k++) - 1.0);
+  for (int i = 0; i < m->nq; i++)
+    d->qpos[i] = m->qpos0[i] + s * (2.0 * seed_uniform(seed, k++) - 1.0);
   int gaussian = e->task->kind == CHEETAH || e->task->kind == ANT;
   for (int i = 0; i < m->nv; i++)
     d->qvel[i] = gaussian ? s * seed_normal(seed, NORMAL_BASE + (uint64_t)i)
@@ -298,8 +306,8 @@ static int vel_step(srl_env *env, const float *action, float *obs, srl_step *out
   // reward: forward progress + healthy bonus − control cost
   double ctrl = 0;
   for (int i = 0; i < m->nu; i++) ctrl += (double)action[i] * action[i];
-  double reward = (e->task->kind == ANT ? 1.0 : o->forward_reward_weight) * vx -
-                  o->ctrl_cost_weight * ctrl;
+  double reward =
+      (e->task->kind == ANT ? 1.0 : o->forward_reward_weight) * vx - o->ctrl_cost_weight * ctrl;
   vel_kind kind = e->task->kind;
   if (kind == HOPPER || kind == WALKER || kind == ANT || kind == HUMANOID) {
     int healthy = is_healthy(e);
@@ -421,17 +429,29 @@ srl_mj_sim *srl_velocity_sim(srl_env *env) {
 
 //---- registration -------------------------------------------------------------------------------
 
-static int create_cheetah(srl_env **out, const char *y) { return vel_create(out, &TASKS[0], y); }
-static int create_hopper(srl_env **out, const char *y) { return vel_create(out, &TASKS[1], y); }
-static int create_walker(srl_env **out, const char *y) { return vel_create(out, &TASKS[2], y); }
-static int create_ant(srl_env **out, const char *y) { return vel_create(out, &TASKS[3], y); }
-static int create_swimmer(srl_env **out, const char *y) { return vel_create(out, &TASKS[4], y); }
-static int create_humanoid(srl_env **out, const char *y) { return vel_create(out, &TASKS[5], y); }
+static int create_cheetah(srl_env **out, const char *y) {
+  return vel_create(out, &TASKS[0], y);
+}
+static int create_hopper(srl_env **out, const char *y) {
+  return vel_create(out, &TASKS[1], y);
+}
+static int create_walker(srl_env **out, const char *y) {
+  return vel_create(out, &TASKS[2], y);
+}
+static int create_ant(srl_env **out, const char *y) {
+  return vel_create(out, &TASKS[3], y);
+}
+static int create_swimmer(srl_env **out, const char *y) {
+  return vel_create(out, &TASKS[4], y);
+}
+static int create_humanoid(srl_env **out, const char *y) {
+  return vel_create(out, &TASKS[5], y);
+}
 
 // register every velocity task with the env registry
 int srl__register_velocity_envs(void) {
-  static const srl_env_create_fn create[N_TASKS] = {create_cheetah, create_hopper, create_walker,
-                                                    create_ant,     create_swimmer, create_humanoid};
+  static const srl_env_create_fn create[N_TASKS] = {
+      create_cheetah, create_hopper, create_walker, create_ant, create_swimmer, create_humanoid};
   static const int act_dim[N_TASKS] = {6, 3, 6, 8, 2, 17};
   for (int i = 0; i < N_TASKS; i++) {
     srl_env_spec spec = {.id = TASKS[i].id,

@@ -27,8 +27,8 @@
 
 #define OBS SRL_SIMPLE_POINT_GOAL_OBS
 #define ACT SRL_SIMPLE_POINT_GOAL_ACT
-#define ARENA 4.0       // half-size of the square the point stays in
-#define HAZARD_LO 0.4   // hazard centre between these fractions of the start-goal segment
+#define ARENA 4.0      // half-size of the square the point stays in
+#define HAZARD_LO 0.4  // hazard centre between these fractions of the start-goal segment
 #define HAZARD_HI 0.6
 
 typedef struct pg_opts {
@@ -89,8 +89,8 @@ static int pg_reset(srl_env *env, uint64_t seed, float *obs) {
   const pg_opts *o = &e->o;
   double sx = 2.0 * seed_uniform(seed, 0) - 1.0, sy = 2.0 * seed_uniform(seed, 1) - 1.0;
   double th = 2.0 * M_PI * seed_uniform(seed, 2);
-  double d = o->goal_distance_min + (o->goal_distance_max - o->goal_distance_min) *
-                                        seed_uniform(seed, 3);
+  double d =
+      o->goal_distance_min + (o->goal_distance_max - o->goal_distance_min) * seed_uniform(seed, 3);
   double f = HAZARD_LO + (HAZARD_HI - HAZARD_LO) * seed_uniform(seed, 4);
   double ux = cos(th), uy = sin(th);
   e->px = sx, e->py = sy, e->vx = 0.0, e->vy = 0.0;
@@ -139,7 +139,9 @@ static int pg_step(srl_env *env, const float *action, float *obs, srl_step *out)
 }
 
 
-static void pg_destroy(srl_env *env) { srl_free(env); }
+static void pg_destroy(srl_env *env) {
+  srl_free(env);
+}
 
 
 static const srl_env_vtable pg_vt = {pg_reset, pg_step, NULL, pg_destroy};
@@ -154,16 +156,21 @@ int srl__simple_point_goal_create(srl_env **out, const char *options_yaml) {
 
   // the layout must keep the start and the goal outside the hazard
   if (o.goal_distance_min > o.goal_distance_max)
-    return srl_error(SRL_ECONFIG, "SimplePointGoal options: goal_distance_min %g exceeds "
-                     "goal_distance_max %g", o.goal_distance_min, o.goal_distance_max);
+    return srl_error(SRL_ECONFIG,
+                     "SimplePointGoal options: goal_distance_min %g exceeds "
+                     "goal_distance_max %g",
+                     o.goal_distance_min, o.goal_distance_max);
   if (o.hazard_radius + o.goal_radius >= HAZARD_LO * o.goal_distance_min)
-    return srl_error(SRL_ECONFIG, "SimplePointGoal options: hazard_radius + goal_radius (%g) "
+    return srl_error(SRL_ECONFIG,
+                     "SimplePointGoal options: hazard_radius + goal_radius (%g) "
                      "must be below %g × goal_distance_min (%g) so start and goal lie outside "
-                     "the hazard", o.hazard_radius + o.goal_radius, HAZARD_LO,
-                     HAZARD_LO * o.goal_distance_min);
+                     "the hazard",
+                     o.hazard_radius + o.goal_radius, HAZARD_LO, HAZARD_LO * o.goal_distance_min);
   if (o.damping * o.dt > 1.0)
-    return srl_error(SRL_ECONFIG, "SimplePointGoal options: damping × dt (%g) must be at most 1 "
-                     "for a stable integration", o.damping * o.dt);
+    return srl_error(SRL_ECONFIG,
+                     "SimplePointGoal options: damping × dt (%g) must be at most 1 "
+                     "for a stable integration",
+                     o.damping * o.dt);
 
   size_t total = sizeof(srl_env);
   size_t off = srl_layout_add(&total, sizeof(point_goal));

@@ -1,8 +1,8 @@
 // register.c: registration of the small pure-C tasks with the env registry.
+#include "core/error.h"
 #include "envs/builtin.h"
 #include "envs/env.h"
 #include "envs/simple/simple.h"
-#include "core/error.h"
 
 
 int srl__register_simple_envs(void) {

@@ -16,14 +16,14 @@
 #define COUNTER_ACT_MAX 4
 
 typedef struct counter_cfg {
-  int act_dim;                       // 1..COUNTER_ACT_MAX; obs_dim is 2 + act_dim
+  int act_dim;                                        // 1..COUNTER_ACT_MAX; obs_dim is 2 + act_dim
   float low[COUNTER_ACT_MAX], high[COUNTER_ACT_MAX];  // action bounds (default [-1, 1])
-  int terminate_at;                  // terminated on this step (0: never)
-  int length_from_seed;              // terminated on step 2 + seed % 3 (overrides terminate_at)
-  int diverge_at;                    // reports a divergence per the contract on this step
-  int nan_at;                        // returns a NaN observation on this step (safety net)
-  int fail_at;                       // step fails with SRL_EIO on this step
-  float raw_cost[8];                 // raw cost of step k is raw_cost[(k - 1) % n_raw]
+  int terminate_at;                                   // terminated on this step (0: never)
+  int length_from_seed;  // terminated on step 2 + seed % 3 (overrides terminate_at)
+  int diverge_at;        // reports a divergence per the contract on this step
+  int nan_at;            // returns a NaN observation on this step (safety net)
+  int fail_at;           // step fails with SRL_EIO on this step
+  float raw_cost[8];     // raw cost of step k is raw_cost[(k - 1) % n_raw]
   int n_raw;
 } counter_cfg;
 
@@ -76,7 +76,9 @@ static int counter_step(srl_env *env, const float *action, float *obs, srl_step 
   return SRL_OK;
 }
 
-static void counter_destroy(srl_env *env) { srl_free(env); }
+static void counter_destroy(srl_env *env) {
+  srl_free(env);
+}
 
 static const srl_env_vtable counter_vt = {counter_reset, counter_step, NULL, counter_destroy};
 

@@ -218,8 +218,8 @@ TEST(action_rescale_maths) {
   // the map itself does not clip
   float a[3] = {2.0f, -3.0f, 0.0f}, out[3];
   srl_action_rescale(out, a, lo, hi, 3);
-  CHECK_CLOSE(out[0], 4.0, 1e-6, 0);    // -2 + 4 * 1.5
-  CHECK_CLOSE(out[1], -1.0, 1e-6, 0);   // 0 + 1 * -1
+  CHECK_CLOSE(out[0], 4.0, 1e-6, 0);   // -2 + 4 * 1.5
+  CHECK_CLOSE(out[1], -1.0, 1e-6, 0);  // 0 + 1 * -1
   CHECK_CLOSE(out[2], 20.0, 1e-6, 0);
   srl_env_destroy(env);
 
@@ -329,9 +329,13 @@ TEST(divergence_safety_net) {
 
 //---- SimplePointGoal rules -------------------------------------------------------------------
 
-static double norm2(float x, float y) { return sqrt((double)x * x + (double)y * y); }
+static double norm2(float x, float y) {
+  return sqrt((double)x * x + (double)y * y);
+}
 
-static float clampf(double x) { return (float)(x > 1 ? 1 : x < -1 ? -1 : x); }
+static float clampf(double x) {
+  return (float)(x > 1 ? 1 : x < -1 ? -1 : x);
+}
 
 TEST(point_goal_layout) {
   srl_env *env = NULL;
@@ -394,8 +398,10 @@ TEST(point_goal_rules) {
     reached = st.terminated;
     CHECK_EQ_INT(st.info.goal_met, st.terminated);
     CHECK_CLOSE(st.reward, dg0 - dg + (reached ? 2.0 : 0.0), 1e-5, 0);
-    if (reached) CHECK(dg <= 0.15 + 1e-6);
-    else CHECK(dg > 0.15 - 1e-6);
+    if (reached)
+      CHECK(dg <= 0.15 + 1e-6);
+    else
+      CHECK(dg > 0.15 - 1e-6);
   }
   CHECK(inside > 10);
   CHECK(outside > 5);
@@ -439,8 +445,7 @@ TEST(point_goal_detour_is_safe) {
   CHECK_EQ_INT(reached_detour, 20);
   CHECK(cost_straight >= 20 * 4);
   CHECK(cost_detour == 0);
-  printf("  straight path: %.0f cost over 20 episodes; detour: %.0f\n", cost_straight,
-         cost_detour);
+  printf("  straight path: %.0f cost over 20 episodes; detour: %.0f\n", cost_straight, cost_detour);
   srl_env_destroy(env);
 }
 

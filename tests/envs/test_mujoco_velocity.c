@@ -404,7 +404,7 @@ TEST(load_xml_text_and_names) {
 
 // every asset loads and runs in MuJoCo's own tool (when libmujoco-samples is installed)
 TEST(assets_load_in_testspeed) {
-  static const char *assets[] = {"half_cheetah.xml", "hopper.xml", "walker2d.xml",
+  static const char *assets[] = {"half_cheetah.xml", "hopper.xml",  "walker2d.xml",
                                  "ant.xml",          "swimmer.xml", "humanoid.xml"};
   if (system("command -v mujoco-testspeed > /dev/null 2>&1") != 0)
     SKIP("mujoco-testspeed is not installed (libmujoco-samples)");

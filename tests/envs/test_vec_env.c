@@ -107,7 +107,8 @@ TEST(matches_single_envs) {
   long long ep[N] = {0};
   int mismatches = 0, dones = 0;
   CHECK_OK(srl_vec_env_reset(v, 9));
-  for (int i = 0; i < N; i++) CHECK_OK(srl_env_reset(e[i], srl_vec_env_episode_seed(9, i, 0), obs[i]));
+  for (int i = 0; i < N; i++)
+    CHECK_OK(srl_env_reset(e[i], srl_vec_env_episode_seed(9, i, 0), obs[i]));
   for (long long k = 0; k < STEPS; k++) {
     fill_actions(act, N * 2, 5, k);
     CHECK_OK(srl_vec_env_step(v, act));
@@ -140,8 +141,8 @@ typedef struct run_record {
 
 static void run_threads(int threads, run_record *rec, int steps, int rescale, int cost_mode) {
   enum { N = 7 };
-  srl_vec_env_config cfg = {.num_envs = N, .num_threads = threads, .rescale_action = rescale,
-                            .cost_mode = cost_mode};
+  srl_vec_env_config cfg = {
+      .num_envs = N, .num_threads = threads, .rescale_action = rescale, .cost_mode = cost_mode};
   srl_vec_env *v = NULL;
   CHECK_OK(srl_vec_env_create(&v, PG, "hazard_radius: 0.45", &cfg));
   if (!v) return;
@@ -274,8 +275,8 @@ static void *counting_malloc(size_t bytes, size_t align) {
 }
 
 TEST(no_allocation_per_step) {
-  srl_vec_env_config cfg = {.num_envs = 4, .num_threads = 2, .rescale_action = 1,
-                            .cost_mode = SRL_COST_INDICATOR};
+  srl_vec_env_config cfg = {
+      .num_envs = 4, .num_threads = 2, .rescale_action = 1, .cost_mode = SRL_COST_INDICATOR};
   srl_set_allocator(counting_malloc, free);
   srl_vec_env *v = NULL;
   CHECK_OK(srl_vec_env_create(&v, PG, NULL, &cfg));

@@ -93,8 +93,9 @@ static double testspeed_rate(const char *asset, long mj_steps) {
     if (strstr(line, "Steps per second")) rate = atof(strchr(line, ':') + 1);
   pclose(p);
   if (rate < 0)
-    fprintf(stderr, "tool_mj_speed: mujoco-testspeed gave no rate (is libmujoco-samples "
-                    "installed?)\n");
+    fprintf(stderr,
+            "tool_mj_speed: mujoco-testspeed gave no rate (is libmujoco-samples "
+            "installed?)\n");
   return rate;
 }
 
@@ -103,10 +104,14 @@ int main(int argc, char **argv) {
   long mj_steps = 20000;
   int reps = 3, json = 0;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--env") && i + 1 < argc) only = argv[++i];
-    else if (!strcmp(argv[i], "--mj-steps") && i + 1 < argc) mj_steps = atol(argv[++i]);
-    else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--json")) json = 1;
+    if (!strcmp(argv[i], "--env") && i + 1 < argc)
+      only = argv[++i];
+    else if (!strcmp(argv[i], "--mj-steps") && i + 1 < argc)
+      mj_steps = atol(argv[++i]);
+    else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+      reps = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--json"))
+      json = 1;
     else {
       fprintf(stderr, "usage: tool_mj_speed [--env ID] [--mj-steps N] [--reps R] [--json]\n");
       return 2;
@@ -114,7 +119,8 @@ int main(int argc, char **argv) {
   }
   if (mj_steps < 100 || reps < 1) return 2;
   int worst_ok = 1, first = 1;
-  if (json) printf("[");
+  if (json)
+    printf("[");
   else
     printf("%-26s %6s %12s %14s %14s %7s\n", "task", "skip", "env steps/s", "mj steps/s (env)",
            "testspeed", "ratio");
@@ -137,9 +143,10 @@ int main(int argc, char **argv) {
     double ratio = er * skip / tr;
     worst_ok &= ratio >= 0.95;
     if (json)
-      printf("%s{\"env\": \"%s\", \"env_steps_per_s\": %.1f, \"mj_steps_per_env_step\": %d, "
-             "\"testspeed_steps_per_s\": %.1f, \"ratio\": %.4f}",
-             first ? "" : ", ", IDS[k], er, skip, tr, ratio);
+      printf(
+          "%s{\"env\": \"%s\", \"env_steps_per_s\": %.1f, \"mj_steps_per_env_step\": %d, "
+          "\"testspeed_steps_per_s\": %.1f, \"ratio\": %.4f}",
+          first ? "" : ", ", IDS[k], er, skip, tr, ratio);
     else
       printf("%-26s %6d %12.0f %14.0f %14.0f %7.3f\n", IDS[k], skip, er, er * skip, tr, ratio);
     first = 0;
