@@ -50,6 +50,7 @@
 #include "algos/onpolicy.h"
 #include "algos/sac_lag.h"
 #include "core/config.h"
+#include "core/log.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -144,11 +145,7 @@ int srl_offpolicy_config_check(const srl_offpolicy_config *cfg);
 
 typedef struct srl_offpolicy srl_offpolicy;
 
-typedef struct srl_offpolicy_options {
-  const char *out_dir;  // parent of the run directory (NULL: logger_cfgs.log_dir)
-  const char *run_dir;  // use exactly this directory instead (created; must not hold a run)
-  int quiet;            // 1: no progress output
-} srl_offpolicy_options;
+typedef srl_run_options srl_offpolicy_options;  // core/log.h
 
 // One progress.csv row.
 typedef struct srl_offpolicy_row {

@@ -47,6 +47,7 @@
 #include "algos/lagrange.h"
 #include "core/buffer.h"
 #include "core/config.h"
+#include "core/log.h"
 #include "core/normalize.h"
 #include "core/rng.h"
 
@@ -207,11 +208,7 @@ int srl_onpolicy_lagrange_step(const srl_onpolicy_batch *b, float *lambda);
 
 typedef struct srl_onpolicy srl_onpolicy;
 
-typedef struct srl_onpolicy_options {
-  const char *out_dir;  // parent of the run directory (NULL: logger_cfgs.log_dir)
-  const char *run_dir;  // use exactly this directory instead (created; must not hold a run)
-  int quiet;            // 1: no progress output
-} srl_onpolicy_options;
+typedef srl_run_options srl_onpolicy_options;  // core/log.h
 
 // One progress.csv row.
 typedef struct srl_onpolicy_row {

@@ -27,6 +27,13 @@ int srl_log_duration(char *buf, size_t cap, double seconds);
 // ---- events.jsonl ----
 
 // the identity of a run, as the start and resume events carry it
+// Where a trainer puts its run, shared by the on- and off-policy trainers.
+typedef struct srl_run_options {
+  const char *out_dir;  // parent of the run directory (NULL: logger_cfgs.log_dir)
+  const char *run_dir;  // use exactly this directory instead (created; must not hold a run)
+  int quiet;            // 1: no progress output
+} srl_run_options;
+
 typedef struct srl_log_run {
   const char *algo, *env, *device;
   int seed, epochs, steps_per_epoch;

@@ -132,8 +132,9 @@ TEST(test_table) {
 #define CHECK_SET(op) CHECK(gpu->op != NULL);
   CHECK_SET(alloc)
   CHECK_SET(free)
-  CHECK_SET(upload) CHECK_SET(download) CHECK_SET(copy) CHECK_SET(sync) CHECK_SET(matmul)
-      CHECK_SET(bias_add) CHECK_SET(bias_backward) CHECK_SET(act_forward) CHECK_SET(act_backward)
+  CHECK_SET(upload)
+  CHECK_SET(download) CHECK_SET(copy) CHECK_SET(sync) CHECK_SET(matmul) CHECK_SET(bias_add)
+      CHECK_SET(bias_backward) CHECK_SET(act_forward) CHECK_SET(act_backward)
           CHECK_SET(layernorm_forward) CHECK_SET(layernorm_backward) CHECK_SET(softmax_forward)
               CHECK_SET(softmax_backward) CHECK_SET(dropout_forward) CHECK_SET(fill) CHECK_SET(mul)
                   CHECK_SET(add) CHECK_SET(axpby) CHECK_SET(scale) CHECK_SET(sum) CHECK_SET(sumsq)
