@@ -14,7 +14,8 @@ set(SRL_TEST_ENV
 foreach(src ${SRL_TEST_SOURCES} ${SRL_TOOL_SOURCES})
   get_filename_component(name ${src} NAME_WE)
   add_executable(${name} ${src})
-  target_link_libraries(${name} PRIVATE saferl srl_flags)
+  # tests may drive ZeroMQ sockets and HDF5 files directly, beside the library's own use
+  target_link_libraries(${name} PRIVATE saferl srl_flags PkgConfig::ZMQ PkgConfig::HDF5)
   target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
 endforeach()
 
