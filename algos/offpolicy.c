@@ -254,7 +254,7 @@ int srl_offpolicy_config_check(const srl_offpolicy_config *c) {
   if (srl_act_from_name(c->model_cfgs.critic.activation) < 0)
     return srl_error(SRL_ECONFIG, "model_cfgs.critic.activation: unknown activation '%s'",
                      c->model_cfgs.critic.activation);
-  if (!srl_env_find(c->env_id))
+  if (!srl_env_id_known(c->env_id))
     return srl_error(SRL_ECONFIG, "env_id: unknown environment '%s' ('saferl envs' lists them)",
                      c->env_id);
   return SRL_OK;

@@ -268,7 +268,7 @@ int srl_onpolicy_config_load(srl_onpolicy_config *cfg, const char *path, const c
 
 int srl_onpolicy_config_check(const srl_onpolicy_config *cfg) {
   if (!srl_onpolicy_algo_find(cfg->algo)) return unknown_algo(cfg->algo);
-  if (!srl_env_find(cfg->env_id))
+  if (!srl_env_id_known(cfg->env_id))
     return srl_error(SRL_ECONFIG,
                      "env_id '%s' is not a registered environment ('saferl envs' "
                      "lists them)",

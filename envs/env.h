@@ -112,6 +112,9 @@ int srl_env_register(const srl_env_spec *spec);
 int srl_env_count(void);
 const srl_env_spec *srl_env_spec_at(int i);        // in registration order; NULL out of range
 const srl_env_spec *srl_env_find(const char *id);  // NULL when unknown
+// 1 when srl_env_create can take this id: a registered env or a `remote:ENDPOINT` (whose spaces
+// are known only once connected); 0 otherwise.
+int srl_env_id_known(const char *id);
 
 #ifdef __cplusplus
 }

@@ -1,9 +1,11 @@
 // registry.c: the table of environments by id, filled with the built-in families on first use,
-// and srl_env_create (look up the id, create with options, apply the registered time limit).
+// and srl_env_create (look up the id, create with options, apply the registered time limit;
+// `remote:ENDPOINT` ids go to the remote env of bridges/remote_env.h).
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "bridges/remote_env.h"
 #include "core/error.h"
 #include "envs/builtin.h"
 #include "envs/env.h"
@@ -24,8 +26,9 @@ static char builtins_error[512];
 
 static void register_builtins(void) {
   static int (*const families[])(void) = {srl__register_simple_envs, srl__register_velocity_envs,
-                                          srl__register_navigation_envs};
-  static const char *const names[] = {"simple", "velocity", "navigation"};
+                                          srl__register_navigation_envs,
+                                          srl__register_driving_envs};
+  static const char *const names[] = {"simple", "velocity", "navigation", "driving"};
   in_builtins = 1;
   for (size_t i = 0; i < sizeof families / sizeof *families; i++) {
     int rc = families[i]();
@@ -166,10 +169,20 @@ static int check_created(const srl_env_spec *spec, srl_env *env) {
 }
 
 
+int srl_env_id_known(const char *id) {
+  if (!id) return 0;
+  if (!strncmp(id, SRL_REMOTE_PREFIX, strlen(SRL_REMOTE_PREFIX))) return 1;
+  return srl_env_find(id) != NULL;
+}
+
+
 int srl_env_create(srl_env **out, const char *id, const char *options_yaml) {
   if (!out) return srl_error(SRL_EINVAL, "srl_env_create: out must not be NULL");
   *out = NULL;
   if (!id) return srl_error(SRL_EINVAL, "srl_env_create: id must not be NULL");
+  // an env served elsewhere: its server applies the time limit
+  if (!strncmp(id, SRL_REMOTE_PREFIX, strlen(SRL_REMOTE_PREFIX)))
+    return srl_remote_env_create(out, id + strlen(SRL_REMOTE_PREFIX), options_yaml);
   const srl_env_spec *spec = srl_env_find(id);
   if (!spec) return unknown_id(id);
 

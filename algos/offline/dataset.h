@@ -60,11 +60,40 @@ int srl_dataset_create(srl_dataset **out, long long n, int obs_dim, int act_dim)
 int srl_dataset_index(srl_dataset *d);
 
 // Write a DSRL-compatible file: the seven root datasets, float32 (flags as h5py's bool enum),
-// gzip-compressed, written to a temporary name and renamed. h5py and DSRL's loader read it back.
+// shuffled and gzip-compressed, written to a temporary name and renamed. h5py and DSRL's loader
+// read it back (docs/formats.md, "Offline datasets (HDF5)").
 int srl_dataset_write(const srl_dataset *d, const char *path);
 
 // A new dataset holding the chosen episodes (keep[i] != 0), in order.
 int srl_dataset_select(srl_dataset **out, const srl_dataset *d, const uint8_t *keep);
+
+//---- additions ----------------------------------------------------------------------------------
+
+// srl_dataset_index with the reader's keep_tail choice: rows after the last terminal/timeout
+// become a final unfinished episode when keep_tail is set, else they belong to no episode (they
+// stay in the arrays as transitions). A collector may lower d->n below the size it created the
+// dataset with before indexing and writing (capacity for episodes stays that of the creation).
+int srl_dataset_index_tail(srl_dataset *d, int keep_tail);
+
+// 1 when episode i ends at a terminal or a timeout (0 for an unfinished tail episode).
+int srl_dataset_episode_finished(const srl_dataset *d, long long i);
+
+// What `saferl dataset info` reports. Ranges and means are over episodes (NaN when there are
+// none); std is the population std; safe episodes are those with cost ≤ cost_limit.
+typedef struct srl_dataset_summary {
+  long long transitions, episodes;
+  long long tail_rows;            // rows after the last terminal/timeout (in no finished episode)
+  long long terminals, timeouts;  // rows flagged
+  double ret_min, ret_max, ret_mean, ret_std;
+  double cost_min, cost_max, cost_mean, cost_std;
+  double len_min, len_max, len_mean;
+  double step_reward_min, step_reward_max, step_cost_min, step_cost_max;  // per transition
+  double cost_limit;
+  long long safe_episodes;
+  double safe_share;  // safe_episodes / episodes (NaN without episodes)
+} srl_dataset_summary;
+
+int srl_dataset_summarize(srl_dataset_summary *s, const srl_dataset *d, double cost_limit);
 
 #ifdef __cplusplus
 }

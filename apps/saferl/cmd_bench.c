@@ -7,6 +7,8 @@
 static const srl_command benches[] = {
     {"update", "OmniSafe's PPO-Lag minibatch update (actor + two critics)", srl_bench_update},
     {"env", "env steps per second through the vector env", srl_bench_env},
+    {"remote", "round trip of remote env steps over ipc or tcp loopback", srl_bench_remote},
+    {"fisor", "FISOR update steps per second at the reference batch sizes", srl_bench_fisor},
 };
 
 

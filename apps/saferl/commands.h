@@ -15,9 +15,19 @@ int srl_cmd_envs(int argc, char **argv);
 int srl_cmd_train(int argc, char **argv);
 int srl_cmd_eval(int argc, char **argv);
 int srl_cmd_plot(int argc, char **argv);
+int srl_cmd_dataset(int argc, char **argv);
+int srl_cmd_collect(int argc, char **argv);
+int srl_cmd_offline(int argc, char **argv);  // `saferl offline train|eval|keys`, cmd_offline.c
+int srl_cmd_serve(int argc, char **argv);   // `saferl serve <what>`, a table in cmd_serve.c
+int srl_cmd_keygen(int argc, char **argv);
+int srl_cmd_hil(int argc, char **argv);           // `saferl hil run`, cmd_hil.c
+// `saferl serve policy`: a trained policy for hardware in the loop (cmd_serve_policy.c)
+int srl_cmd_serve_policy(int argc, char **argv);
 
 // `saferl bench <what>`: one function per benchmark, argv[0] is <what>
 int srl_bench_update(int argc, char **argv);
 int srl_bench_env(int argc, char **argv);
+int srl_bench_remote(int argc, char **argv);
+int srl_bench_fisor(int argc, char **argv);
 
 #endif

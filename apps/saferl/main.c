@@ -9,9 +9,18 @@ static const srl_command commands[] = {
     {"eval", "evaluate a trained policy: mean and std of return, cost, length", srl_cmd_eval},
     {"version", "print the version and build options", srl_cmd_version},
     {"render", "draw an environment into PNG frames or an MP4 video", srl_cmd_render},
-    {"bench", "measure speed: update (PPO minibatch), env (env steps)", srl_cmd_bench},
+    {"bench", "measure speed: update (PPO minibatch), env (env steps), remote (bridge)",
+     srl_cmd_bench},
     {"envs", "list the registered environments (--json)", srl_cmd_envs},
     {"plot", "draw return and cost curves of run directories into a PNG", srl_cmd_plot},
+    {"dataset", "offline datasets (HDF5): info, filter (DSRL's density filter)", srl_cmd_dataset},
+    {"collect", "roll policies out into a DSRL-style offline dataset", srl_cmd_collect},
+    {"offline", "offline safe RL from a dataset: train, eval (DSRL's normalized scores)",
+     srl_cmd_offline},
+    {"serve", "serve over the wire protocol: env (a registered env)", srl_cmd_serve},
+    {"keygen", "write a CURVE key pair (NAME.key, NAME.key_secret) for serve and remote envs",
+     srl_cmd_keygen},
+    {"hil", "hardware in the loop: a fixed-rate loop of a plant and a policy, timed", srl_cmd_hil},
 };
 
 

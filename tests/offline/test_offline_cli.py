@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""test_offline_cli.py: `saferl offline train` and `saferl offline eval` end to end: a dataset
+collected with `saferl collect --policy random` on SimplePointGoal, a short BC-All run, the run
+directory's files, Ctrl-C with a checkpoint and --resume, config errors with their place, and the
+evaluation's JSON checked against DSRL's formulas recomputed here from the per-episode numbers."""
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN = os.path.join(os.environ.get("SRL_BIN_DIR", "bin"), "saferl")
+failures = 0
+
+
+def check(cond, what):
+    global failures
+    if not cond:
+        failures += 1
+        print(f"  FAIL: {what}", flush=True)
+
+
+def run(args, **kw):
+    return subprocess.run([BIN] + args, capture_output=True, text=True, timeout=120, **kw)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="srl_offline_cli_")
+    try:
+        data = os.path.join(tmp, "pg.hdf5")
+        r = run(["collect", "--policy", "random", "--env", "SimplePointGoal", "--episodes", "24",
+                 "--seed", "3", "--out", data, "--quiet"])
+        check(r.returncode == 0, f"collect: {r.stderr}")
+        if r.returncode:
+            return
+
+        cfg = os.path.join(tmp, "bc.yaml")
+        with open(cfg, "w") as f:
+            f.write("algo: BCAll\nenv_id: SimplePointGoal\ndataset: %s\n"
+                    "train:\n  steps: 300\n  batch_size: 64\n  eval_every: 100\n"
+                    "  eval_episodes: 2\n  save_every: 100\n  log_every: 50\n"
+                    "task:\n  cost_limit: 5\n  reward_scale: 0.1\n"
+                    "eval:\n  episodes: 4\nbc:\n  actor_hidden: [32, 32]\n" % data)
+
+        # a typo names the file, line and column, and suggests the key
+        bad = os.path.join(tmp, "bad.yaml")
+        with open(bad, "w") as f:
+            f.write("algo: BCAll\nbc:\n  actor_hiden: [8]\n")
+        r = run(["offline", "train", bad])
+        check(r.returncode == 1, "a bad key fails with status 1")
+        check("bad.yaml:3:3" in r.stderr and "bc.actor_hidden" in r.stderr,
+              f"bad key message: {r.stderr!r}")
+
+        # a full run
+        out = os.path.join(tmp, "runs")
+        r = run(["offline", "train", cfg, "--out", out, "--seed", "2", "--quiet"])
+        check(r.returncode == 0, f"train: {r.stderr}")
+        runs = sorted(os.listdir(out)) if os.path.isdir(out) else []
+        check(len(runs) == 1 and runs[0].startswith("BCAll-SimplePointGoal-s2-"), f"runs {runs}")
+        if not runs:
+            return
+        rd = os.path.join(out, runs[0])
+        for name in ("config.yaml", "progress.csv", "events.jsonl", "summary.json",
+                     "final.safetensors", "checkpoints/step-100.safetensors",
+                     "checkpoints/step-200.safetensors"):
+            check(os.path.exists(os.path.join(rd, name)), f"{name} exists")
+        with open(os.path.join(rd, "progress.csv")) as f:
+            rows = [line.strip().split(",") for line in f if line.strip()]
+        head = rows[0]
+        check(head[:3] == ["step", "ep_ret", "ep_cost"] and "loss_actor" in head, f"header {head}")
+        check([int(r[0]) for r in rows[1:]] == [50, 100, 150, 200, 250, 300], "row steps")
+        check(rows[2][1] != "nan" and rows[1][1] == "nan", "evaluation columns at step 100 only")
+        with open(os.path.join(rd, "summary.json")) as f:
+            summary = json.load(f)
+        check(summary["status"] == "finished" and summary["steps"] == 300, "summary status")
+        check(summary["eval"]["episodes"] == 4, "final evaluation of eval.episodes")
+        events = [json.loads(line) for line in open(os.path.join(rd, "events.jsonl"))]
+        kinds = [e["event"] for e in events]
+        check(kinds[0] == "start" and kinds[-1] == "finish", f"events {kinds}")
+        check(kinds.count("eval") == 4 and kinds.count("checkpoint") == 2, f"events {kinds}")
+
+        # evaluation: per-episode numbers and DSRL's formulas
+        for k in (5.0, 0.0):
+            r = run(["offline", "eval", rd, "--episodes", "6", "--cost-limit", str(k), "--json",
+                     "--seed", "9"])
+            check(r.returncode == 0, f"eval: {r.stderr}")
+            if r.returncode:
+                continue
+            j = json.loads(r.stdout)
+            eps = j["per_episode"]
+            check(len(eps) == 6 and j["episodes"] == 6, "six episodes")
+            check(j["task"] is None and j["normalized_reward"]["mean"] is None,
+                  "no reference task for SimplePointGoal")
+            e = 1.0 if k == 0 else 0.0
+            for ep in eps:
+                check(abs(ep["normalized_cost"] - (ep["cost"] + e) / (k + e)) < 1e-9,
+                      "normalized cost (C + e)/(k + e)")
+            mc = sum(ep["normalized_cost"] for ep in eps) / 6
+            check(abs(j["normalized_cost"]["mean"] - mc) < 1e-9, "mean normalized cost")
+            mr = sum(ep["return"] for ep in eps) / 6
+            sr = math.sqrt(sum((ep["return"] - mr) ** 2 for ep in eps) / 6)
+            check(abs(j["return"]["mean"] - mr) < 1e-6 and abs(j["return"]["std"] - sr) < 1e-6,
+                  "return mean and population std")
+            check(j["safe"] == (mc <= 1), "safe when the mean normalized cost is at most 1")
+        # a reference task gives the normalized reward
+        r = run(["offline", "eval", os.path.join(rd, "checkpoints/step-100.safetensors"),
+                 "--episodes", "2", "--json", "--task", "PointGoal1"])
+        check(r.returncode == 0, f"eval --task: {r.stderr}")
+        if r.returncode == 0:
+            j = json.loads(r.stdout)
+            lo, hi = 0.01196012764197707, 30.071114857340543
+            for ep in j["per_episode"]:
+                check(abs(ep["normalized_reward"] - (ep["return"] - lo) / (hi - lo)) < 1e-6,
+                      "normalized reward with PointGoal1's reference returns")
+            check(j["trained_steps"] == 100, "the checkpoint's step")
+        r = run(["offline", "eval", rd, "--episodes", "2"])
+        check(r.returncode == 0 and "normalized cost" in r.stdout and
+              ("safe:" in r.stdout or "unsafe:" in r.stdout), f"text output {r.stdout!r}")
+
+        # Ctrl-C saves a checkpoint; --resume finishes the run
+        out2 = os.path.join(tmp, "runs2")
+        p = subprocess.Popen([BIN, "offline", "train", cfg, "--out", out2, "--quiet",
+                              "--set", "train.steps=200000", "--set", "train.save_every=100000",
+                              "--set", "train.eval_every=0"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # wait for the first progress row, then interrupt
+        deadline = time.time() + 60
+        rd2 = None
+        while time.time() < deadline:
+            if os.path.isdir(out2) and os.listdir(out2):
+                rd2 = os.path.join(out2, os.listdir(out2)[0])
+                prog = os.path.join(rd2, "progress.csv")
+                if os.path.exists(prog) and os.path.getsize(prog) > 0:
+                    break
+            time.sleep(0.05)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+        check(p.returncode == 130, f"interrupted run exits 130 (got {p.returncode}): {err}")
+        check("--resume" in err, "the message says how to continue")
+        ck = [c for c in os.listdir(os.path.join(rd2, "checkpoints"))] if rd2 else []
+        check(len(ck) == 1 and ck[0].startswith("step-"), f"one checkpoint {ck}")
+        with open(os.path.join(rd2, "summary.json")) as f:
+            check(json.load(f)["status"] == "interrupted", "summary says interrupted")
+        r = run(["offline", "train", "--resume", rd2, "--set", "x=1"])
+        check(r.returncode == 2, "--resume takes no --set")
+        # shorten the rest of the run before resuming: the config is the run's own
+        if ck:
+            stopped = int(ck[0][5:-12])
+            with open(os.path.join(rd2, "config.yaml")) as f:
+                text = f.read()
+            text = text.replace("steps: 200000", f"steps: {stopped + 60}")
+            with open(os.path.join(rd2, "config.yaml"), "w") as f:
+                f.write(text)
+            r = run(["offline", "train", "--resume", rd2, "--quiet"])
+            check(r.returncode == 0, f"resume: {r.stderr}")
+            check(os.path.exists(os.path.join(rd2, "final.safetensors")), "resumed run finished")
+            kinds = [json.loads(line)["event"] for line in open(os.path.join(rd2, "events.jsonl"))]
+            check("interrupted" in kinds and "resume" in kinds and kinds[-1] == "finish",
+                  f"events {kinds}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
+    print("offline CLI:", "ok" if not failures else f"{failures} failed")
+    sys.exit(1 if failures else 0)
