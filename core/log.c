@@ -304,6 +304,12 @@ int srl_run_dir_create(char *out, size_t cap, const char *base, const char *algo
   struct tm tm;
   localtime_r(&now, &tm);
   strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  // an env id may be an endpoint ("remote:ipc:///tmp/x"): keep the name one path component
+  char name[128];
+  snprintf(name, sizeof name, "%s", env);
+  for (char *c = name; *c; c++)
+    if (*c == '/' || *c == ':') *c = '_';
+  env = name;
   for (int k = 0;; k++) {
     int w = k ? snprintf(out, cap, "%s/%s-%s-s%d-%s-%d", base, algo, env, seed, stamp, k)
               : snprintf(out, cap, "%s/%s-%s-s%d-%s", base, algo, env, seed, stamp);

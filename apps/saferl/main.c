@@ -17,7 +17,7 @@ static const srl_command commands[] = {
     {"collect", "roll policies out into a DSRL-style offline dataset", srl_cmd_collect},
     {"offline", "offline safe RL from a dataset: train, eval (DSRL's normalized scores)",
      srl_cmd_offline},
-    {"serve", "serve over the wire protocol: env (a registered env)", srl_cmd_serve},
+    {"serve", "serve over the wire protocol: env (a registered env), policy (a trained one)", srl_cmd_serve},
     {"keygen", "write a CURVE key pair (NAME.key, NAME.key_secret) for serve and remote envs",
      srl_cmd_keygen},
     {"hil", "hardware in the loop: a fixed-rate loop of a plant and a policy, timed", srl_cmd_hil},
