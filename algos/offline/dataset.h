@@ -18,11 +18,11 @@ extern "C" {
 typedef struct srl_dataset {
   long long n;  // transitions
   int obs_dim, act_dim;
-  float *obs;       // (n, obs_dim)
-  float *next_obs;  // (n, obs_dim)
-  float *act;       // (n, act_dim)
-  float *reward;    // (n)
-  float *cost;      // (n)
+  float *obs;         // (n, obs_dim)
+  float *next_obs;    // (n, obs_dim)
+  float *act;         // (n, act_dim)
+  float *reward;      // (n)
+  float *cost;        // (n)
   uint8_t *terminal;  // (n) 1: a terminal state (do not bootstrap)
   uint8_t *timeout;   // (n) 1: the episode was cut by its time limit
 

@@ -38,12 +38,12 @@ typedef struct srl_offline_batch {
 typedef struct srl_offline_setup {
   const srl_ops *ops;  // the device every network of the run uses
   int obs_dim, act_dim;
-  int batch_size;        // rows of every batch passed to update
-  int max_act_batch;     // most observations one act call gets
+  int batch_size;         // rows of every batch passed to update
+  int max_act_batch;      // most observations one act call gets
   long long total_steps;  // updates planned (for lr schedules)
   double gamma;
-  double cost_limit;     // episode cost limit k
-  int episode_len;       // the env's episode length (per-step thresholds)
+  double cost_limit;  // episode cost limit k
+  int episode_len;    // the env's episode length (per-step thresholds)
   uint64_t seed;
 } srl_offline_setup;
 
@@ -56,9 +56,9 @@ typedef struct srl_offline_stats {
 } srl_offline_stats;
 
 typedef struct srl_offline_algo {
-  const char *name;     // "FISOR", as written in configs
-  const char *section;  // "fisor": the config section of its parameters
-  size_t params_size;   // sizeof its parameter struct
+  const char *name;             // "FISOR", as written in configs
+  const char *section;          // "fisor": the config section of its parameters
+  size_t params_size;           // sizeof its parameter struct
   const srl_cfg_field *fields;  // parameter fields, offsets into that struct
   int n_fields;
   int safe_episodes_only;  // 1: trained on episodes with cost ≤ cost_limit only (BC-Safe)

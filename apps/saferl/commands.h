@@ -18,9 +18,9 @@ int srl_cmd_plot(int argc, char **argv);
 int srl_cmd_dataset(int argc, char **argv);
 int srl_cmd_collect(int argc, char **argv);
 int srl_cmd_offline(int argc, char **argv);  // `saferl offline train|eval|keys`, cmd_offline.c
-int srl_cmd_serve(int argc, char **argv);   // `saferl serve <what>`, a table in cmd_serve.c
+int srl_cmd_serve(int argc, char **argv);    // `saferl serve <what>`, a table in cmd_serve.c
 int srl_cmd_keygen(int argc, char **argv);
-int srl_cmd_hil(int argc, char **argv);           // `saferl hil run`, cmd_hil.c
+int srl_cmd_hil(int argc, char **argv);  // `saferl hil run`, cmd_hil.c
 // `saferl serve policy`: a trained policy for hardware in the loop (cmd_serve_policy.c)
 int srl_cmd_serve_policy(int argc, char **argv);
 

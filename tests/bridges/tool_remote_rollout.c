@@ -89,9 +89,10 @@ int main(int argc, char **argv) {
 
   printf("{\"env_id\": \"%s\", \"obs_dim\": %d, \"act_dim\": %d, \"max_episode_steps\": %d, ",
          env->id, od, ad, env->max_episode_steps);
-  printf("\"steps\": %d, \"return\": %.17g, \"cost\": %.17g, \"terminated\": %d, "
-         "\"truncated\": %d, ",
-         steps, ret, cost, out.terminated, out.truncated);
+  printf(
+      "\"steps\": %d, \"return\": %.17g, \"cost\": %.17g, \"terminated\": %d, "
+      "\"truncated\": %d, ",
+      steps, ret, cost, out.terminated, out.truncated);
   print_floats("obs0", obs0, od);
   printf(", ");
   print_floats("obs_last", obs, od);

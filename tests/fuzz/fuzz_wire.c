@@ -72,8 +72,8 @@ static void open_session(void) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!server) {
-    srl_env_server_config cfg = {.env_id = "SimplePointGoal", .max_sessions = 4,
-                                 .idle_timeout_s = -1};
+    srl_env_server_config cfg = {
+        .env_id = "SimplePointGoal", .max_sessions = 4, .idle_timeout_s = -1};
     if (srl_env_server_create(&server, &cfg)) die("server");
   }
   if (size < 1) return 0;
