@@ -16,6 +16,7 @@
 #include "core/alloc.h"
 #include "core/buffer.h"
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "core/log.h"
 #include "core/normalize.h"
 #include "core/safetensors.h"
@@ -279,7 +280,6 @@ static int config_text(const srl_offpolicy_config *cfg, char **out) {
 
 //---- the trainer's state ----------------------------------------------------------------------
 
-static volatile sig_atomic_t g_stop_all;
 
 struct srl_offpolicy {
   srl_offpolicy_config cfg;
@@ -342,7 +342,7 @@ static double wall_s(const srl_offpolicy *t) {
 
 
 static int stop_requested(const srl_offpolicy *t) {
-  return t->stop || g_stop_all;
+  return t->stop || srl_interrupt_signal();
 }
 
 
@@ -783,7 +783,7 @@ static int interrupted(srl_offpolicy *t) {
   t->stopped = 1;
   SRL_TRY(save_checkpoint(t));
   char msg[256];
-  srl_log_event_interrupted(t->events, t->epoch, (int)g_stop_all, t->last_ckpt);
+  srl_log_event_interrupted(t->events, t->epoch, srl_interrupt_signal(), t->last_ckpt);
   snprintf(msg, sizeof msg, "interrupted after epoch %d of %d", t->epoch, t->epochs);
   write_summary(t, "interrupted", msg);
   if (!t->quiet && t->tty && t->last_draw > 0) fputc('\n', stderr);
@@ -924,21 +924,8 @@ void srl_offpolicy_request_stop(srl_offpolicy *t) {
 }
 
 
-static void on_signal(int sig) {
-  g_stop_all = sig;
-}
-
-
 int srl_offpolicy_handle_signals(void) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sa.sa_flags = SA_RESETHAND | SA_RESTART;  // a second signal acts as usual
-  sigemptyset(&sa.sa_mask);
-  g_stop_all = 0;
-  if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0)
-    return srl_error(SRL_EIO, "cannot install signal handlers: %s", strerror(errno));
-  return SRL_OK;
+  return srl_interrupt_install();
 }
 
 

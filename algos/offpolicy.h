@@ -186,7 +186,7 @@ void srl_offpolicy_destroy(srl_offpolicy *t);
 
 // Ask the trainer to stop after the epoch in progress (thread- and signal-safe).
 void srl_offpolicy_request_stop(srl_offpolicy *t);
-// SIGINT / SIGTERM ask every off-policy trainer of the process to stop; 0 or SRL_EIO.
+// SIGINT / SIGTERM ask every trainer of the process to stop (srl_interrupt_install); 0 or SRL_EIO.
 int srl_offpolicy_handle_signals(void);
 
 // Save the state as after the last completed epoch (agent, λ, normalisers, window, streams) to

@@ -14,14 +14,13 @@
 #include "core/alloc.h"
 #include "core/dist.h"
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "core/log.h"
 
 #define CSV_HEADER                                                                           \
   "epoch,total_steps,ep_ret,ep_cost,ep_len,lagrange,loss_pi,loss_vr,loss_vc,kl,entropy,fps," \
   "wall_s,update_iters,actor_lr,episodes,rollout_s,update_s\n"
 #define DRAW_EVERY_S 0.2  // progress line refresh period on a terminal
-
-static volatile sig_atomic_t g_stop;  // set by the signal handlers
 
 
 double srl__onpolicy_now(void) {
@@ -373,24 +372,12 @@ static int check_params(srl_onpolicy *t) {
 //---- interruption and NaN stop -------------------------------------------------------------------
 
 static int stop_requested(const srl_onpolicy *t) {
-  return t->stop || g_stop;
-}
-
-static void on_signal(int sig) {
-  g_stop = sig;
+  return t->stop || srl_interrupt_signal();
 }
 
 
 int srl_onpolicy_handle_signals(void) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESETHAND | SA_RESTART;  // a second signal acts as usual
-  g_stop = 0;
-  if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
-    return srl_error(SRL_EIO, "cannot install signal handlers: %s", strerror(errno));
-  return SRL_OK;
+  return srl_interrupt_install();
 }
 
 
@@ -472,7 +459,8 @@ static int interrupted(srl_onpolicy *t) {
   t->stopped = 1;
   int rc = save_epoch_checkpoint(t);
   if (rc < 0) return rc;
-  if (t->events) srl_log_event_interrupted(t->events, t->epoch, (int)g_stop, t->last_ckpt);
+  if (t->events)
+    srl_log_event_interrupted(t->events, t->epoch, srl_interrupt_signal(), t->last_ckpt);
   char msg[PATH_MAX + 128];
   snprintf(msg, sizeof msg, "interrupted after epoch %d of %d", t->epoch, t->epochs);
   write_summary(t, "interrupted", msg, t->last_ckpt);

@@ -255,8 +255,9 @@ void srl_onpolicy_destroy(srl_onpolicy *t);
 // Ask the trainer to stop at its next safe point (thread- and signal-safe).
 void srl_onpolicy_request_stop(srl_onpolicy *t);
 
-// Install SIGINT and SIGTERM handlers that ask every trainer of the process to stop; a second
-// signal kills as usual. Returns 0 or SRL_EIO.
+// Install SIGINT and SIGTERM handlers that ask every trainer of the process to stop
+// (srl_interrupt_install: a repeat within a second is the same request, a later one kills as
+// usual). Returns 0 or SRL_EIO.
 int srl_onpolicy_handle_signals(void);
 
 // Save the current state (as after the last completed epoch) to path, atomically.

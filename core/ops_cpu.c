@@ -94,6 +94,20 @@ static inline float tanh_rational(float x) {
 }
 
 
+// tanh(softplus(x)) with one expf: with e = eˣ and a = e(e + 2), tanh(log(1 + e)) = a / (a + 2).
+// Above 20 it is 1 to float precision (and e² would overflow past 44). Four times cheaper than
+// tanhf(softplusf(x)), which made mish three quarters of a FISOR update.
+static inline float mish_tanh_softplus(float x, float *sigmoid) {
+  if (x > 20.0f) {
+    *sigmoid = 1.0f;
+    return 1.0f;
+  }
+  float e = expf(x), a = e * (e + 2.0f);
+  *sigmoid = e / (1.0f + e);
+  return a / (a + 2.0f);
+}
+
+
 static inline float act_value(float x, srl_act act) {
   switch (act) {
     case SRL_ACT_IDENTITY:
@@ -102,8 +116,10 @@ static inline float act_value(float x, srl_act act) {
       return tanh_rational(x);
     case SRL_ACT_RELU:
       return x > 0 ? x : 0.0f;
-    case SRL_ACT_MISH:
-      return x * tanhf(softplusf(x));
+    case SRL_ACT_MISH: {
+      float sig;
+      return x * mish_tanh_softplus(x, &sig);
+    }
     case SRL_ACT_GELU:
       return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
     case SRL_ACT_QUICK_GELU:
@@ -129,8 +145,8 @@ static inline float act_slope(float x, srl_act act) {
     case SRL_ACT_RELU:
       return x > 0 ? 1.0f : 0.0f;
     case SRL_ACT_MISH: {
-      float t = tanhf(softplusf(x));
-      return t + x * (1.0f - t * t) * sigmoidf(x);
+      float sig, t = mish_tanh_softplus(x, &sig);
+      return t + x * (1.0f - t * t) * sig;
     }
     case SRL_ACT_GELU: {
       float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));

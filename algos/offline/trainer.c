@@ -21,6 +21,7 @@
 #include "algos/offline/dsrl.h"
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "core/safetensors.h"
 #include "envs/env.h"
 
@@ -34,7 +35,6 @@
 #define MAX_WRITE_FIELDS 512
 #define EVAL_MAX_ENVS 16  // default envs of an evaluation
 
-static volatile sig_atomic_t g_stop;  // set by the signal handlers
 
 struct srl_offline {
   srl_offline_config *cfg;
@@ -1029,21 +1029,8 @@ static int evaluate(srl_offline *t, int episodes, int final) {
 
 //---- interruption and NaN stop -------------------------------------------------------------------
 
-static void on_signal(int sig) {
-  g_stop = sig;
-}
-
-
 int srl_offline_handle_signals(void) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESETHAND | SA_RESTART;  // a second signal acts as usual
-  g_stop = 0;
-  if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
-    return srl_error(SRL_EIO, "cannot install the signal handlers: %s", strerror(errno));
-  return SRL_OK;
+  return srl_interrupt_install();
 }
 
 
@@ -1053,7 +1040,7 @@ void srl_offline_request_stop(srl_offline *t) {
 
 
 static int stop_requested(const srl_offline *t) {
-  return t->stop || g_stop;
+  return t->stop || srl_interrupt_signal();
 }
 
 
@@ -1062,7 +1049,7 @@ static int interrupted(srl_offline *t) {
   SRL_TRY(save_step_checkpoint(t));
   FILE *f = event_begin(t, "interrupted");
   if (f) {
-    fprintf(f, ", \"signal\": %d", (int)g_stop);
+    fprintf(f, ", \"signal\": %d", srl_interrupt_signal());
     event_str(f, "checkpoint", t->last_ckpt);
     srl_log_event_end(f);
   }

@@ -198,7 +198,7 @@ int srl_offline_train(srl_offline *t);
 
 // Ask the trainer to stop at its next update boundary (thread- and signal-safe).
 void srl_offline_request_stop(srl_offline *t);
-// SIGINT / SIGTERM ask every trainer of the process to stop; a second signal kills as usual.
+// SIGINT / SIGTERM ask every trainer of the process to stop (see srl_interrupt_install).
 int srl_offline_handle_signals(void);
 
 // Save the current state to path (atomically).

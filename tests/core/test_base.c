@@ -1,13 +1,18 @@
 // test_base.c: the base modules every other part stands on: error codes and messages, the abort
-// handler, aligned allocation and the scratch arena, and seeded random streams.
+// handler, aligned allocation and the scratch arena, seeded random streams, and the stop request.
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "core/rng.h"
 #include "test.h"
 
@@ -502,6 +507,41 @@ TEST(hash_uniform_counter_based) {
 }
 
 
+//---- interruption -------------------------------------------------------------------------------
+
+// `timeout` signals its child and then its process group: the child sees SIGINT twice at once,
+// which must stay one stop request rather than kill it before it saves
+TEST(interrupt_repeat_is_one_request) {
+  CHECK_OK(srl_interrupt_install());
+  CHECK_EQ_INT(srl_interrupt_signal(), 0);
+  raise(SIGINT);
+  raise(SIGINT);
+  raise(SIGTERM);
+  CHECK_EQ_INT(srl_interrupt_signal(), SIGINT);
+  CHECK_OK(srl_interrupt_install());  // clears the request
+  CHECK_EQ_INT(srl_interrupt_signal(), 0);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+}
+
+// a second Ctrl-C more than a second later ends a process that did not stop
+TEST(interrupt_later_signal_acts_as_usual) {
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    if (srl_interrupt_install() != 0) _exit(2);
+    raise(SIGINT);
+    if (srl_interrupt_signal() != SIGINT) _exit(3);
+    struct timespec pause = {1, 200000000};
+    nanosleep(&pause, NULL);
+    raise(SIGINT);
+    _exit(0);  // not reached: the second SIGINT ends the process
+  }
+  int status = 0;
+  CHECK(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT);
+}
+
 int main(void) {
   RUN(error_sets_message_and_returns_code);
   RUN(error_context_prefixes);
@@ -519,5 +559,7 @@ int main(void) {
   RUN(rng_shuffle_is_permutation);
   RUN(rng_distributions);
   RUN(hash_uniform_counter_based);
+  RUN(interrupt_repeat_is_one_request);
+  RUN(interrupt_later_signal_acts_as_usual);
   return TEST_REPORT();
 }
