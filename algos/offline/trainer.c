@@ -152,9 +152,10 @@ static int unknown_algo(const char *name) {
 int srl_offline_config_check(const srl_offline_config *cfg) {
   if (!cfg) return srl_error(SRL_EINVAL, "srl_offline_config_check: cfg is NULL");
   if (!srl_offline_algo_find(cfg->algo)) return unknown_algo(cfg->algo);
-  if (!srl_env_find(cfg->env_id))
+  if (!srl_env_id_known(cfg->env_id))
     return srl_error(SRL_ECONFIG,
-                     "env_id '%s' is not a registered environment ('saferl envs' lists them)",
+                     "env_id '%s' is neither a registered environment ('saferl envs' lists them) "
+                     "nor remote:ENDPOINT",
                      cfg->env_id);
   if (!cfg->dataset[0])
     return srl_error(SRL_ECONFIG,

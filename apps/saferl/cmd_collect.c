@@ -265,6 +265,26 @@ static int collect_policy(srl_dataset *d, actor *a, const collect_args *ca, int 
 }
 
 
+// What the file's shape depends on: the env's dimensions and time limit, read from one instance
+// so that a remote:ENDPOINT env reports its own; an env without a limit of its own takes its
+// registered one.
+typedef struct {
+  int obs_dim, act_dim, max_episode_steps;
+} env_shape;
+
+static int probe_env(const char *id, env_shape *s) {
+  srl_env *env = NULL;
+  SRL_TRY(srl_env_create(&env, id, NULL));
+  s->obs_dim = env->obs_space.dim;
+  s->act_dim = env->act_space.dim;
+  s->max_episode_steps = env->max_episode_steps;
+  srl_env_destroy(env);
+  const srl_env_spec *reg = srl_env_find(id);
+  if (s->max_episode_steps < 1 && reg) s->max_episode_steps = reg->max_episode_steps;
+  return SRL_OK;
+}
+
+
 int srl_cmd_collect(int argc, char **argv) {
   collect_args ca = {.device = "cpu"};
   const char *policy_arg = NULL, *out = NULL;
@@ -315,11 +335,16 @@ int srl_cmd_collect(int argc, char **argv) {
     }
   }
   if (!policy_arg || !ca.env_id || !ca.episodes || !out) return usage(stderr);
-  const srl_env_spec *spec = srl_env_find(ca.env_id);
-  if (!spec) {
+  if (!srl_env_id_known(ca.env_id)) {
     fprintf(stderr, "saferl collect: unknown env '%s' (saferl envs lists them)\n", ca.env_id);
     return 2;
   }
+  env_shape shape;
+  if (probe_env(ca.env_id, &shape) < 0) {
+    fprintf(stderr, "saferl collect: %s\n", srl_errmsg());
+    return 1;
+  }
+  const env_shape *spec = &shape;
   if (spec->max_episode_steps < 1) {
     fprintf(stderr, "saferl collect: %s has no time limit, so episodes might never end\n",
             ca.env_id);
