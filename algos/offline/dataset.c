@@ -18,7 +18,6 @@
 // thread count (0: H5Dread for everything).
 #include "algos/offline/dataset.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
@@ -541,25 +540,6 @@ static inline float to_f32(double x) {
   return (float)x;
 }
 
-// zlib's inflate, found in the process at run time: libhdf5 links zlib for its own deflate
-// filter, so these are present whenever HDF5 can read gzip data, and libsaferl needs no link of
-// its own to zlib. Without them the reader uses H5Dread alone.
-typedef struct zlib_fns {
-  int (*init)(z_streamp, const char *, int);
-  int (*inflate)(z_streamp, int);
-  int (*end)(z_streamp);
-} zlib_fns;
-static zlib_fns zfn;
-static pthread_once_t zfn_once = PTHREAD_ONCE_INIT;
-
-static void zlib_bind(void) {
-  zlib_fns f;
-  *(void **)&f.init = dlsym(RTLD_DEFAULT, "inflateInit_");
-  *(void **)&f.inflate = dlsym(RTLD_DEFAULT, "inflate");
-  *(void **)&f.end = dlsym(RTLD_DEFAULT, "inflateEnd");
-  if (f.init && f.inflate && f.end) zfn = f;
-}
-
 // chunks placed by the threaded path since the process started (tests read it to know which
 // path a file took)
 long long srl__dataset_chunks_threaded;
@@ -596,7 +576,7 @@ static void *chunk_worker(void *arg) {
     if (c->deflate_idx >= 0 && !(c->mask[k] & (1u << c->deflate_idx))) {
       z_stream z;
       memset(&z, 0, sizeof z);
-      if (zfn.init(&z, ZLIB_VERSION, (int)sizeof z) != Z_OK) {
+      if (inflateInit(&z) != Z_OK) {
         chunk_fail(c, k, "zlib could not start", 0);
         break;
       }
@@ -604,9 +584,9 @@ static void *chunk_worker(void *arg) {
       z.avail_in = (uInt)sz;
       z.next_out = a;
       z.avail_out = (uInt)bytes;
-      int zr = zfn.inflate(&z, Z_FINISH);
+      int zr = inflate(&z, Z_FINISH);
       size_t out_len = bytes - z.avail_out;
-      zfn.end(&z);
+      inflateEnd(&z);
       if (zr != Z_STREAM_END || out_len != bytes) {
         chunk_fail(c, k,
                    zr == Z_DATA_ERROR                ? "gzip data corrupt (zlib)"
@@ -682,9 +662,8 @@ static int read_fast(reader *r, int k, float *out) {
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
   return 0;  // the threaded path copies little-endian bytes as they are
 #endif
-  pthread_once(&zfn_once, zlib_bind);
   int nt = thread_count();
-  if (nt == 0 || !zfn.inflate || r->fd < 0 || (v->rank != 1 && v->rank != 2)) return 0;
+  if (nt == 0 || r->fd < 0 || (v->rank != 1 && v->rank != 2)) return 0;
   size_t esize = H5Tequal(v->ftype, H5T_IEEE_F32LE) > 0   ? 4
                  : H5Tequal(v->ftype, H5T_IEEE_F64LE) > 0 ? 8
                                                           : 0;
