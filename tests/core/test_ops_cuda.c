@@ -129,18 +129,35 @@ TEST(test_table) {
   CHECK(gpu->device == SRL_DEVICE_CUDA);
   CHECK(strcmp(gpu->name, "cuda") == 0);
   // every entry is set
-#define CHECK_SET(op) CHECK(gpu->op != NULL);
-  CHECK_SET(alloc)
-  CHECK_SET(free)
-  CHECK_SET(upload)
-  CHECK_SET(download)
-  CHECK_SET(copy) CHECK_SET(sync) CHECK_SET(matmul) CHECK_SET(bias_add) CHECK_SET(bias_backward)
-      CHECK_SET(act_forward) CHECK_SET(act_backward) CHECK_SET(layernorm_forward)
-          CHECK_SET(layernorm_backward) CHECK_SET(softmax_forward) CHECK_SET(softmax_backward)
-              CHECK_SET(dropout_forward) CHECK_SET(fill) CHECK_SET(mul) CHECK_SET(add)
-                  CHECK_SET(axpby) CHECK_SET(scale) CHECK_SET(sum) CHECK_SET(sumsq) CHECK_SET(mse)
-                      CHECK_SET(adam_update) CHECK_SET(gauss_logprob)
-                          CHECK_SET(gauss_logprob_backward) CHECK_SET(ppo_clip_loss)
+#define CHECK_SET(op) CHECK(gpu->op != NULL)
+  CHECK_SET(alloc);
+  CHECK_SET(free);
+  CHECK_SET(upload);
+  CHECK_SET(download);
+  CHECK_SET(copy);
+  CHECK_SET(sync);
+  CHECK_SET(matmul);
+  CHECK_SET(bias_add);
+  CHECK_SET(bias_backward);
+  CHECK_SET(act_forward);
+  CHECK_SET(act_backward);
+  CHECK_SET(layernorm_forward);
+  CHECK_SET(layernorm_backward);
+  CHECK_SET(softmax_forward);
+  CHECK_SET(softmax_backward);
+  CHECK_SET(dropout_forward);
+  CHECK_SET(fill);
+  CHECK_SET(mul);
+  CHECK_SET(add);
+  CHECK_SET(axpby);
+  CHECK_SET(scale);
+  CHECK_SET(sum);
+  CHECK_SET(sumsq);
+  CHECK_SET(mse);
+  CHECK_SET(adam_update);
+  CHECK_SET(gauss_logprob);
+  CHECK_SET(gauss_logprob_backward);
+  CHECK_SET(ppo_clip_loss);
 #undef CHECK_SET
 }
 
