@@ -344,8 +344,7 @@ int srl_cmd_collect(int argc, char **argv) {
     fprintf(stderr, "saferl collect: %s\n", srl_errmsg());
     return 1;
   }
-  const env_shape *spec = &shape;
-  if (spec->max_episode_steps < 1) {
+  if (shape.max_episode_steps < 1) {
     fprintf(stderr, "saferl collect: %s has no time limit, so episodes might never end\n",
             ca.env_id);
     return 2;
@@ -372,10 +371,10 @@ int srl_cmd_collect(int argc, char **argv) {
   for (int j = 0; j < n_pol; j++) {
     actor a;
     int rc = actor_load(&a, paths[j], ca.device, 1);
-    if (rc == 0 && a.path && (a.obs_dim != spec->obs_dim || a.act_dim != spec->act_dim))
+    if (rc == 0 && a.path && (a.obs_dim != shape.obs_dim || a.act_dim != shape.act_dim))
       rc = srl_error(SRL_EINVAL, "%s was trained on %s (obs %d, act %d); %s has obs %d, act %d",
-                     paths[j], a.env_id, a.obs_dim, a.act_dim, ca.env_id, spec->obs_dim,
-                     spec->act_dim);
+                     paths[j], a.env_id, a.obs_dim, a.act_dim, ca.env_id, shape.obs_dim,
+                     shape.act_dim);
     actor_free(&a);
     if (rc < 0) {
       fprintf(stderr, "saferl collect: %s\n", srl_errmsg());
@@ -385,9 +384,9 @@ int srl_cmd_collect(int argc, char **argv) {
   }
 
   // room for every episode at its longest; the file gets the rows used
-  long long cap = (long long)ca.episodes * spec->max_episode_steps;
+  long long cap = (long long)ca.episodes * shape.max_episode_steps;
   srl_dataset *d = NULL;
-  if (srl_dataset_create(&d, cap, spec->obs_dim, spec->act_dim) < 0) {
+  if (srl_dataset_create(&d, cap, shape.obs_dim, shape.act_dim) < 0) {
     fprintf(stderr, "saferl collect: %s\n", srl_errmsg());
     free(list);
     return 1;
