@@ -72,6 +72,8 @@ const srl_cfg_field srl_fisor_fields[] = {
               "actor steps per update, each on its own slice of the batch (2 x 1024 of 2048)"),
   SRL_CFG_INT(P, critic_batch, "critic_batch", "256", 1, 1 << 20,
               "leading batch rows the critics train on"),
+  SRL_CFG_INT(P, critic_warmup, "critic_warmup", "0", 0, INT32_MAX,
+              "first updates that train the critics alone (0: the reference's joint updates)"),
 };
 // clang-format on
 #undef P
@@ -772,8 +774,26 @@ int srl_fisor_update_critics(srl_fisor *f, const srl_offline_batch *b, srl_offli
 }
 
 
+// A warmup update: the critics' step alone, with the actor's statistics in their usual places.
+// The actor's loss and mean weight read 0; unsafe is the share of critic rows with Vh > 0.
+static int warmup_update(srl_fisor *f, const srl_offline_batch *b, srl_offline_stats *st) {
+  stat(st, "loss_actor", 0);
+  stat(st, "weight", 0);
+  int unsafe_at = st ? st->n : 0;
+  stat(st, "unsafe", 0);
+  stat(st, "lr_actor", srl_lr_at(&f->lr, f->actor_steps));
+  SRL_TRY(srl_fisor_update_critics(f, b, st));
+  int unsafe = 0;
+  for (int i = 0; i < f->Bc; i++) unsafe += f->h_vh[i] > 0;
+  if (st) st->value[unsafe_at] = (double)unsafe / f->Bc;
+  return SRL_OK;
+}
+
+
 int srl_fisor_update(srl_fisor *f, const srl_offline_batch *b, srl_offline_stats *st) {
   if (st) st->n = 0;
+  // FISOR's critics never read the actor, so training them first changes no critic value
+  if (f->steps < f->p.critic_warmup) return warmup_update(f, b, st);
   SRL_TRY(srl_fisor_update_actor(f, b, st));
   return srl_fisor_update_critics(f, b, st);
 }

@@ -16,6 +16,9 @@
 //      m = 1 − done: V ← expectile(min_i Qtarg_i − V); Q_i ← r + γ·m·V(s'); targets polyak;
 //      Vh ← reversed expectile(max_i Qhtarg_i − Vh);
 //      Qh_i ← m·[(1−γ)·h + γ·max(h, Vh(s'))] + (1−m)·h; targets polyak.
+// With critic_warmup = W > 0 the first W updates do step 3 alone (not in the reference: a cheaper
+// schedule for CPUs, where the actor costs most of an update; the critics never read the actor,
+// so they train exactly as in joint updates, and the actor then starts from settled weights).
 // Acting: N = 16 candidates per observation from the EMA actor's DDPM sampler, and the one with
 // the smallest max_i Qhtarg_i(s, a_k) ("minqc"), or the largest min_i Qtarg_i ("maxq").
 // The pure pieces (h, targets, expectile losses, weights, actor loss, selection) are exposed for
@@ -75,6 +78,7 @@ typedef struct srl_fisor_params {
   char extract[8];                          // minqc | maxq
   int actor_splits;                         // 2 actor steps per batch
   int critic_batch;                         // 256 rows for the critics
+  int critic_warmup;                        // 0: updates before the actor's first step
 } srl_fisor_params;
 
 // The parameter fields (keys relative to the section) and the defaults filled into p.

@@ -3,7 +3,9 @@
 // computations; one update's losses against an independent recomputation from the networks;
 // critics that converge to the exact fixed point of a small deterministic MDP; a policy that
 // avoids the unsafe half of the data where plain behaviour cloning does not; checkpoints that
-// round-trip to identical actions and identical further updates; no allocation in update or act.
+// round-trip to identical actions and identical further updates; a critic warmup that trains
+// the critics exactly as joint updates do and leaves the actor alone; no allocation in update or
+// act.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -579,6 +581,85 @@ static int saved(srl_fisor *f, const char *path) {
 }
 
 
+// a network's parameters on the host (n_params floats into out)
+static void net_params(srl_mlp *net, float *out) {
+  net->ops->download(out, net->params, net->n_params * sizeof(float));
+}
+
+
+TEST(test_warmup_trains_the_critics_alone) {
+  enum { O = 4, A = 2, B = 32, W = 3 };
+  static const char *critics[] = {"critic_r.0", "target_critic_r.1", "value_r",
+                                  "critic_c.1", "target_critic_c.0", "value_c"};
+  srl_offline_setup s = make_setup(O, A, B, 3, 5);
+  srl_fisor_params p = small_params(16);
+  srl_fisor *joint = NULL, *warm = NULL;
+  srl_rng *rng = NULL;
+  CHECK_OK(srl_rng_create(&rng, 6, 0));
+  CHECK_OK(srl_fisor_create(&joint, &s, &p));
+  p.critic_warmup = W;
+  CHECK_OK(srl_fisor_create(&warm, &s, &p));
+  if (!joint || !warm) return;
+  srl_mlp *eps = srl_fisor_actor(warm)->eps, *ema = srl_fisor_actor_ema(warm)->eps;
+  size_t na = eps->n_params;
+  float *a0 = srl_calloc(na * sizeof(float)), *a1 = srl_calloc(na * sizeof(float));
+  float *e0 = srl_calloc(na * sizeof(float)), *e1 = srl_calloc(na * sizeof(float));
+  net_params(eps, a0);
+  net_params(ema, e0);
+
+  srl_offline_batch b = alloc_batch(B, O, A);
+  srl_offline_stats sj, sw;
+  for (int it = 0; it < W; it++) {
+    random_batch(&b, O, A, rng);
+    CHECK_OK(srl_fisor_update(joint, &b, &sj));
+    CHECK_OK(srl_fisor_update(warm, &b, &sw));
+    // the same columns in the same order, so progress.csv keeps one header
+    CHECK_EQ_INT(sw.n, sj.n);
+    for (int i = 0; i < sw.n && i < sj.n; i++) CHECK(!strcmp(sw.name[i], sj.name[i]));
+    CHECK_CLOSE(stat_of(&sw, "loss_actor"), 0, 0, 0);
+    double unsafe = stat_of(&sw, "unsafe");
+    CHECK(unsafe >= 0 && unsafe <= 1);
+    // the critics' statistics equal the joint run's: they never read the actor
+    CHECK_CLOSE(stat_of(&sw, "loss_qh"), stat_of(&sj, "loss_qh"), 0, 0);
+    CHECK_CLOSE(stat_of(&sw, "v"), stat_of(&sj, "v"), 0, 0);
+  }
+  // every critic equals the joint run's, bit for bit; the actor and its EMA have not moved
+  for (size_t k = 0; k < sizeof critics / sizeof *critics; k++) {
+    srl_mlp *cj = srl_fisor_net(joint, critics[k]), *cw = srl_fisor_net(warm, critics[k]);
+    CHECK(cj && cw);
+    if (!cj || !cw) continue;
+    float *pj = srl_calloc(cj->n_params * sizeof(float));
+    float *pw = srl_calloc(cw->n_params * sizeof(float));
+    net_params(cj, pj);
+    net_params(cw, pw);
+    CHECK(memcmp(pj, pw, cj->n_params * sizeof(float)) == 0);
+    srl_free(pj);
+    srl_free(pw);
+  }
+  net_params(eps, a1);
+  net_params(ema, e1);
+  CHECK(memcmp(a0, a1, na * sizeof(float)) == 0);
+  CHECK(memcmp(e0, e1, na * sizeof(float)) == 0);
+  CHECK_EQ_INT(srl_fisor_steps(warm), W);
+
+  // after the warmup the actor trains
+  random_batch(&b, O, A, rng);
+  CHECK_OK(srl_fisor_update(warm, &b, &sw));
+  CHECK(stat_of(&sw, "loss_actor") > 0);
+  net_params(eps, a1);
+  CHECK(memcmp(a0, a1, na * sizeof(float)) != 0);
+
+  srl_free(a0);
+  srl_free(a1);
+  srl_free(e0);
+  srl_free(e1);
+  srl_free((void *)b.obs);
+  srl_fisor_destroy(joint);
+  srl_fisor_destroy(warm);
+  srl_rng_destroy(rng);
+}
+
+
 TEST(test_checkpoint_round_trip) {
   enum { O = 4, A = 2, B = 32 };
   srl_offline_setup s = make_setup(O, A, B, 3, 1);
@@ -777,6 +858,7 @@ int main(void) {
   RUN(test_create_refuses_bad_setups);
   RUN(test_critics_converge_on_a_chain);
   RUN(test_avoids_the_unsafe_half_where_bc_does_not);
+  RUN(test_warmup_trains_the_critics_alone);
   RUN(test_checkpoint_round_trip);
   RUN(test_update_and_act_do_not_allocate);
   RUN(test_act_in_chunks);
