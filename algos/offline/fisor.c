@@ -270,6 +270,10 @@ static int check_params(const srl_offline_setup *s, const srl_fisor_params *p) {
     return srl_error(SRL_EINVAL, "fisor: critic_batch %d outside [1, batch_size %d]",
                      p->critic_batch, s->batch_size);
   if (p->candidates < 1) return srl_error(SRL_EINVAL, "fisor: candidates %d < 1", p->candidates);
+  if (p->critic_warmup > 0 && p->critic_warmup >= s->total_steps)
+    return srl_error(SRL_EINVAL,
+                     "fisor: critic_warmup %d leaves no actor update in train.steps %lld",
+                     p->critic_warmup, s->total_steps);
   if ((long long)s->max_act_batch * p->candidates > (1 << 24))
     return srl_error(SRL_EINVAL, "fisor: max_act_batch %d × %d candidates is too many rows",
                      s->max_act_batch, p->candidates);

@@ -413,6 +413,10 @@ TEST(test_create_refuses_bad_setups) {
   p = small_params(16);
   p.gamma = 1.5;
   CHECK_ERR(srl_fisor_create(&f, &s, &p), SRL_EINVAL);
+  p = small_params(16);
+  p.critic_warmup = (int)s.total_steps;  // the actor would never train
+  CHECK_ERR(srl_fisor_create(&f, &s, &p), SRL_EINVAL);
+  CHECK_ERRMSG("critic_warmup");
   s.obs_dim = 0;
   p = small_params(16);
   CHECK_ERR(srl_fisor_create(&f, &s, &p), SRL_EINVAL);
