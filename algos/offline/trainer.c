@@ -1228,6 +1228,9 @@ static int policy_build(srl_offline_policy *p, const srl_st_file *f, const char 
   if (!p->algo) return unknown_algo(c->algo);
   const srl_ops *ops;
   SRL_TRY(srl_ops_get(&ops, c->device));
+  // the run's thread count: with another, OpenBLAS sums in another order, and an evaluation
+  // would not repeat the trainer's (FISOR's candidate choice turns ulps into other episodes)
+  if (ops->device == SRL_DEVICE_CPU) srl_ops_cpu_set_threads(c->threads);
   env_probe env;
   SRL_TRY(probe_env(&env, c->env_id, c->env_options));
   srl_free(env.low);

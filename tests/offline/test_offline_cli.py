@@ -163,9 +163,42 @@ def main():
             check("interrupted" in kinds and "resume" in kinds and kinds[-1] == "finish",
                   f"events {kinds}")
 
+        eval_repeats_training(tmp)
         remote_collect(tmp, data)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def eval_repeats_training(tmp):
+    """`offline eval` of a finished FISOR run repeats its final evaluation exactly: same
+    episodes, same sampling, and the run's CPU thread count (OpenBLAS sums in another order
+    with more threads, and the candidate choice amplifies the difference on PointGoal1)."""
+    data = os.path.join(tmp, "pg1.hdf5")
+    r = run(["collect", "--policy", "random", "--env", "SafetyPointGoal1", "--episodes", "4",
+             "--seed", "3", "--out", data, "--quiet"])
+    check(r.returncode == 0, f"collect SafetyPointGoal1: {r.stderr}")
+    cfg = os.path.join(tmp, "fisor.yaml")
+    with open(cfg, "w") as f:
+        f.write("algo: FISOR\nenv_id: SafetyPointGoal1\ndataset: %s\nthreads: 1\n"
+                "train:\n  steps: 30\n  batch_size: 64\n  eval_every: 0\n"
+                "task:\n  episode_len: 300\neval:\n  episodes: 2\n"
+                "fisor:\n  critic_batch: 32\n  actor_hidden: 32\n  actor_res_hidden: 32\n" % data)
+    out = os.path.join(tmp, "runs_fisor")
+    r = run(["offline", "train", cfg, "--out", out, "--quiet"])
+    check(r.returncode == 0, f"fisor train: {r.stderr}")
+    if r.returncode:
+        return
+    rd = os.path.join(out, os.listdir(out)[0])
+    with open(os.path.join(rd, "summary.json")) as f:
+        summary = json.load(f)
+    r = run(["offline", "eval", rd, "--episodes", "2", "--json"])
+    check(r.returncode == 0, f"fisor eval: {r.stderr}")
+    if r.returncode == 0:
+        j = json.loads(r.stdout)
+        check(abs(j["return"]["mean"] - summary["ep_ret"]) < 1e-5 and
+              abs(j["cost"]["mean"] - summary["ep_cost"]) < 1e-9,
+              f"eval {j['return']['mean']} / {j['cost']['mean']} repeats training's "
+              f"{summary['ep_ret']} / {summary['ep_cost']}")
 
 
 def info(path):
