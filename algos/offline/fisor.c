@@ -789,7 +789,7 @@ static int warmup_update(srl_fisor *f, const srl_offline_batch *b, srl_offline_s
   SRL_TRY(srl_fisor_update_critics(f, b, st));
   int unsafe = 0;
   for (int i = 0; i < f->Bc; i++) unsafe += f->h_vh[i] > 0;
-  if (st) st->value[unsafe_at] = (double)unsafe / f->Bc;
+  if (st && unsafe_at < st->n) st->value[unsafe_at] = (double)unsafe / f->Bc;
   return SRL_OK;
 }
 
