@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "apps/saferl/cli_args.h"
 #include "apps/saferl/commands.h"
 #include "core/alloc.h"
 #include "core/error.h"
@@ -24,13 +24,6 @@ typedef struct bench_opts {
   int threads, envs, json;
   uint64_t seed;
 } bench_opts;
-
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 
 static int usage(FILE *f) {
@@ -144,10 +137,10 @@ int srl_bench_env(int argc, char **argv) {
   for (long long k = 0; rc == 0 && k < warm; k++)
     rc = srl_vec_env_step(v, actions + batch * (size_t)(k % ACTION_BATCHES));
   long long diverged0 = v->diverged_total, episodes0 = v->episodes_done;
-  double t0 = now_s();
+  double t0 = srl_cli_now_s();
   for (long long k = 0; rc == 0 && k < vsteps; k++)
     rc = srl_vec_env_step(v, actions + batch * (size_t)(k % ACTION_BATCHES));
-  double secs = now_s() - t0;
+  double secs = srl_cli_now_s() - t0;
   if (rc < 0) {
     fprintf(stderr, "saferl bench env: %s\n", srl_errmsg());
     srl_free(actions);

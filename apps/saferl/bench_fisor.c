@@ -4,13 +4,13 @@
 // actor steps of 1024 rows (MLPResNet 256 wide, 3 blocks of 1024, dropout, layernorm) with the
 // EMA, then the V, Q, Vh and Qh steps on 256 rows. The actor and critic halves are timed apart,
 // and one act call (16 candidates, 5 DDPM steps, the feasibility critics) is timed too.
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "algos/offline/fisor.h"
+#include "apps/saferl/cli_args.h"
 #include "apps/saferl/commands.h"
 #include "core/alloc.h"
 #include "core/error.h"
@@ -19,13 +19,6 @@ typedef struct bench_opts {
   int steps, obs, act, batch, threads, json;
   const char *device;
 } bench_opts;
-
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 
 // the process's CPU time (all threads): on a shared machine, what the update itself costs
@@ -140,16 +133,16 @@ int srl_bench_fisor(int argc, char **argv) {
   if (rc == 0) rc = srl_fisor_update(f, &b, NULL);
   if (rc == 0) rc = srl_fisor_act(f, action, obs1, 1, rng);
   for (int i = 0; rc == 0 && i < o.steps; i++) {
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = srl_cli_now_s(), c0 = cpu_s();
     rc = srl_fisor_update_actor(f, &b, NULL);
     if (rc == 0) rc = ops->sync();
-    double t1 = now_s(), c1 = cpu_s();
+    double t1 = srl_cli_now_s(), c1 = cpu_s();
     if (rc == 0) rc = srl_fisor_update_critics(f, &b, NULL);
     if (rc == 0) rc = ops->sync();
-    double t2 = now_s(), c2 = cpu_s();
+    double t2 = srl_cli_now_s(), c2 = cpu_s();
     c_actor += c1 - c0, c_critic += c2 - c1;
     if (rc == 0) rc = srl_fisor_act(f, action, obs1 + (size_t)(i % o.batch) * o.obs, 1, rng);
-    double t3 = now_s();
+    double t3 = srl_cli_now_s();
     t_actor += t1 - t0, t_critic += t2 - t1, t_act += t3 - t2;
   }
   if (rc < 0) fprintf(stderr, "saferl bench fisor: %s\n", srl_errmsg());

@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "algos/actor_critic.h"
+#include "apps/saferl/cli_args.h"
 #include "apps/saferl/commands.h"
 #include "core/alloc.h"
 #include "core/error.h"
@@ -21,13 +21,6 @@ typedef struct bench_opts {
   int hidden[8];
   const char *device;
 } bench_opts;
-
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 
 static int usage(void) {
@@ -116,7 +109,7 @@ static double time_sgemm(const srl_ops *ops, const srl_actor_critic *ac, int bat
   for (int rep = -1; rep < iters; rep++) {
     if (rep == 0) {
       ops->sync();
-      t0 = now_s();
+      t0 = srl_cli_now_s();
     }
     for (int k = 0; k < 3; k++) {
       const srl_mlp *net = nets[k];
@@ -129,7 +122,7 @@ static double time_sgemm(const srl_ops *ops, const srl_actor_critic *ac, int bat
     }
   }
   ops->sync();
-  double dt = (now_s() - t0) / iters;
+  double dt = (srl_cli_now_s() - t0) / iters;
   ops->free(x);
   ops->free(y);
   return dt;
@@ -180,11 +173,11 @@ int srl_bench_update(int argc, char **argv) {
     rc = srl_ppo_update_minibatch(ac, &b, cfg.actor_lr, NULL);
   for (int r = 0; rc == 0 && r < 5; r++) {
     if ((rc = ops->sync()) < 0) break;
-    double t0 = now_s();
+    double t0 = srl_cli_now_s();
     for (int i = 0; rc == 0 && i < o.iters; i++)
       rc = srl_ppo_update_minibatch(ac, &b, cfg.actor_lr, NULL);
     if (rc == 0) rc = ops->sync();
-    runs[r] = (now_s() - t0) / o.iters;
+    runs[r] = (srl_cli_now_s() - t0) / o.iters;
   }
   double sgemm_s = rc == 0 ? time_sgemm(ops, ac, o.batch, o.iters) : NAN;
   if (rc < 0) fprintf(stderr, "saferl bench update: %s\n", srl_errmsg());

@@ -13,16 +13,15 @@
 // linearly to the env's bounds; that env-unit action is what the env gets and what the file
 // stores. terminals and timeouts are the env's terminated and truncated; next_observations is
 // the observation the step returned (the final one at an episode's end).
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "algos/offline/dataset.h"
 #include "algos/offpolicy.h"
 #include "algos/onpolicy.h"
+#include "apps/saferl/cli_args.h"
 #include "apps/saferl/commands.h"
 #include "core/alloc.h"
 #include "core/error.h"
@@ -48,26 +47,6 @@ static int usage(FILE *f) {
   return f == stdout ? 0 : 2;
 }
 
-
-static int parse_long(const char *opt, const char *v, long lo, long hi, long *out) {
-  char *end;
-  errno = 0;
-  long x = v ? strtol(v, &end, 10) : 0;
-  if (!v || end == v || *end || errno || x < lo || x > hi) {
-    fprintf(stderr, "saferl collect: %s wants an integer in [%ld, %ld], got '%s'\n", opt, lo, hi,
-            v ? v : "");
-    return -1;
-  }
-  *out = x;
-  return 0;
-}
-
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 //---- one policy of either trainer, or random -----------------------------------------------------
 
@@ -206,7 +185,7 @@ static int collect_policy(srl_dataset *d, actor *a, const collect_args *ca, int 
   // step until every env has recorded its quota
   int recorded = 0, next_report = 1;
   long long steps = 0;
-  double t0 = now_s();
+  double t0 = srl_cli_now_s();
   rc = srl_vec_env_reset(v, ca->seed + (uint64_t)j);
   while (rc == 0 && recorded < n) {
     rc = actor_act(a, s.a_pol, v->obs, k, ad, ca->deterministic, rng);
@@ -253,7 +232,8 @@ static int collect_policy(srl_dataset *d, actor *a, const collect_args *ca, int 
     }
     if (!ca->quiet && recorded * 10 >= next_report * n && recorded < n) {
       fprintf(stderr, "collect: policy %d (%s): %d/%d episodes, %.0f env steps/s\n", j,
-              a->path ? a->path : "random", recorded, n, (double)steps * k / (now_s() - t0));
+              a->path ? a->path : "random", recorded, n,
+              (double)steps * k / (srl_cli_now_s() - t0));
       while (recorded * 10 >= next_report * n) next_report++;
     }
   }
@@ -309,15 +289,15 @@ int srl_cmd_collect(int argc, char **argv) {
         ca.device = v;
       i++;
     } else if (!strcmp(a, "--episodes")) {
-      if (parse_long(a, v, 1, 100000000L, &x)) return 2;
+      if (srl_cli_long("saferl collect", a, v, 1, 100000000L, &x)) return 2;
       ca.episodes = (int)x;
       i++;
     } else if (!strcmp(a, "--envs")) {
-      if (parse_long(a, v, 1, 4096, &x)) return 2;
+      if (srl_cli_long("saferl collect", a, v, 1, 4096, &x)) return 2;
       ca.envs = (int)x;
       i++;
     } else if (!strcmp(a, "--seed")) {
-      if (parse_long(a, v, 0, 2147483647L, &x)) return 2;
+      if (srl_cli_long("saferl collect", a, v, 0, 2147483647L, &x)) return 2;
       ca.seed = (uint64_t)x;
       i++;
     } else if (!strcmp(a, "--noise")) {
@@ -394,7 +374,7 @@ int srl_cmd_collect(int argc, char **argv) {
   d->n = 0;
   int rc = 0;
   long long steps_total = 0;
-  double t0 = now_s();
+  double t0 = srl_cli_now_s();
   for (int j = 0; j < n_pol && rc == 0; j++) {
     int n = ca.episodes / n_pol + (j < ca.episodes % n_pol);
     if (n == 0) continue;
@@ -411,7 +391,7 @@ int srl_cmd_collect(int argc, char **argv) {
               a.path ? a.path : "random", n, d->n - before);
     actor_free(&a);
   }
-  double collect_s = now_s() - t0;
+  double collect_s = srl_cli_now_s() - t0;
   if (rc == 0) rc = srl_dataset_index(d);
   if (rc == 0) rc = srl_dataset_write(d, out);
   if (rc < 0) {
@@ -427,7 +407,7 @@ int srl_cmd_collect(int argc, char **argv) {
   printf("  return %.4f .. %.4f (mean %.4f), cost %.4f .. %.4f (mean %.4f)\n", sum.ret_min,
          sum.ret_max, sum.ret_mean, sum.cost_min, sum.cost_max, sum.cost_mean);
   printf("  %lld env steps in %.2f s (%.0f steps/s), written in %.2f s\n", steps_total, collect_s,
-         (double)steps_total / (collect_s > 0 ? collect_s : 1), now_s() - t0 - collect_s);
+         (double)steps_total / (collect_s > 0 ? collect_s : 1), srl_cli_now_s() - t0 - collect_s);
   srl_dataset_destroy(d);
   free(list);
   return 0;

@@ -2,7 +2,6 @@
 // transitions, episodes, dims, return and cost ranges, the share of safe episodes for a cost
 // limit, and DSRL's normalised ranges when the task is known; `saferl dataset filter IN --out
 // OUT` applies DSRL's density filter and writes a DSRL-compatible file.
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 
 #include "algos/offline/dataset.h"
 #include "algos/offline/dsrl.h"
+#include "apps/saferl/cli_args.h"
 #include "apps/saferl/commands.h"
 #include "core/error.h"
 #include "envs/env.h"
@@ -35,20 +35,6 @@ static int usage(FILE *f) {
           "(default 5) episodes keep max-npb drawn with seed S (default 0), bins with at most\n"
           "min-npb (default 2) are dropped. Writes the kept episodes, in file order, to OUT.\n");
   return f == stdout ? 0 : 2;
-}
-
-
-static int parse_long(const char *opt, const char *v, long lo, long hi, long *out) {
-  char *end;
-  errno = 0;
-  long x = v ? strtol(v, &end, 10) : 0;
-  if (!v || end == v || *end || errno || x < lo || x > hi) {
-    fprintf(stderr, "saferl dataset: %s wants an integer in [%ld, %ld], got '%s'\n", opt, lo, hi,
-            v ? v : "");
-    return -1;
-  }
-  *out = x;
-  return 0;
 }
 
 
@@ -250,15 +236,15 @@ static int cmd_filter(int argc, char **argv) {
       out = v;
       i++;
     } else if (!strcmp(a, "--cbins") || !strcmp(a, "--rbins")) {
-      if (parse_long(a, v, 1, 10000, &x)) return 2;
+      if (srl_cli_long("saferl dataset", a, v, 1, 10000, &x)) return 2;
       *(a[2] == 'c' ? &cfg.cbins : &cfg.rbins) = (int)x;
       i++;
     } else if (!strcmp(a, "--max-npb") || !strcmp(a, "--min-npb")) {
-      if (parse_long(a, v, 0, 1000000000L, &x)) return 2;
+      if (srl_cli_long("saferl dataset", a, v, 0, 1000000000L, &x)) return 2;
       *(a[3] == 'a' ? &cfg.max_npb : &cfg.min_npb) = (int)x;
       i++;
     } else if (!strcmp(a, "--seed")) {
-      if (parse_long(a, v, 0, 2147483647L, &x)) return 2;
+      if (srl_cli_long("saferl dataset", a, v, 0, 2147483647L, &x)) return 2;
       cfg.seed = (uint64_t)x;
       i++;
     } else if (a[0] == '-' && a[1]) {

@@ -1,7 +1,6 @@
 // cmd_eval.c: `saferl eval RUN_DIR|CHECKPOINT [--episodes N] [--deterministic] [--json]` runs a
 // trained agent (on-policy or SAC-Lag) on its environment and prints mean ± std of return, cost
 // and length; `--video FILE.mp4` records the episodes instead through the env's camera.
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +8,7 @@
 
 #include "algos/offpolicy.h"
 #include "algos/onpolicy.h"
+#include "apps/saferl/cli_args.h"
 #include "apps/saferl/commands.h"
 #include "apps/saferl/video.h"
 #include "core/alloc.h"
@@ -35,21 +35,6 @@ static int usage(FILE *f) {
       "(default follow) sees, 480x480 at 30 fps by default, into FILE.mp4 through ffmpeg\n"
       "(needed on PATH); MuJoCo tasks render offscreen, so no display is needed.\n");
   return f == stdout ? 0 : 2;
-}
-
-
-// a non-negative integer option value
-static int parse_int(const char *opt, const char *v, long lo, long hi, long *out) {
-  char *end;
-  errno = 0;
-  long x = v ? strtol(v, &end, 10) : 0;
-  if (!v || end == v || *end || errno || x < lo || x > hi) {
-    fprintf(stderr, "saferl eval: %s wants an integer in [%ld, %ld], got '%s'\n", opt, lo, hi,
-            v ? v : "");
-    return -1;
-  }
-  *out = x;
-  return 0;
 }
 
 
@@ -201,13 +186,13 @@ int srl_cmd_eval(int argc, char **argv) {
     else if (!strcmp(a, "--json"))
       json = 1;
     else if (!strcmp(a, "--episodes")) {
-      if (parse_int(a, v, 1, 1000000, &episodes)) return 2;
+      if (srl_cli_long("saferl eval", a, v, 1, 1000000, &episodes)) return 2;
       i++;
     } else if (!strcmp(a, "--seed")) {
-      if (parse_int(a, v, 0, 2147483647L, &seed)) return 2;
+      if (srl_cli_long("saferl eval", a, v, 0, 2147483647L, &seed)) return 2;
       i++;
     } else if (!strcmp(a, "--envs")) {
-      if (parse_int(a, v, 1, 4096, &envs)) return 2;
+      if (srl_cli_long("saferl eval", a, v, 1, 4096, &envs)) return 2;
       i++;
     } else if (!strcmp(a, "--device") || !strcmp(a, "--video") || !strcmp(a, "--camera")) {
       if (!v) return usage(stderr);

@@ -1,13 +1,13 @@
 // cmd_hil.c: `saferl hil run --plant ENDPOINT --policy ENDPOINT|RUN_DIR --rate-hz F --duration S`
 // runs the fixed-rate hardware-in-the-loop cycle of bridges/hil.h and prints its timing report
 // (a summary, or one JSON object with --json).
-#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "apps/saferl/cli_args.h"
 #include "apps/saferl/commands.h"
 #include "bridges/hil.h"
 #include "core/alloc.h"
@@ -43,20 +43,6 @@ static int usage(FILE *f) {
       "step time and the policy's own compute time (p50/p90/p99/max), deadline misses,\n"
       "overruns and skipped ticks with their likely cause, and fallbacks by reason.\n");
   return f == stdout ? 0 : 2;
-}
-
-
-static int parse_double(const char *opt, const char *v, double lo, double hi, double *out) {
-  char *end;
-  errno = 0;
-  double x = v ? strtod(v, &end) : 0;
-  if (!v || end == v || *end || errno || !isfinite(x) || x < lo || x > hi) {
-    fprintf(stderr, "saferl hil run: %s wants a number in [%g, %g], got '%s'\n", opt, lo, hi,
-            v ? v : "");
-    return -1;
-  }
-  *out = x;
-  return 0;
 }
 
 
@@ -145,21 +131,21 @@ int srl_cmd_hil(int argc, char **argv) {
     else if (!strcmp(a, "--curve-client"))
       cfg.client_cert = v;
     else if (!strcmp(a, "--rate-hz"))
-      bad = parse_double(a, v, 1e-3, 1e6, &rate);
+      bad = srl_cli_double("saferl hil run", a, v, 1e-3, 1e6, &rate);
     else if (!strcmp(a, "--duration"))
-      bad = parse_double(a, v, 1e-6, 1e7, &duration);
+      bad = srl_cli_double("saferl hil run", a, v, 1e-6, 1e7, &duration);
     else if (!strcmp(a, "--deadline-us"))
-      bad = parse_double(a, v, 0, 1e9, &deadline_us);
+      bad = srl_cli_double("saferl hil run", a, v, 0, 1e9, &deadline_us);
     else if (!strcmp(a, "--max-age-us"))
-      bad = parse_double(a, v, 0, 1e12, &max_age_us);
+      bad = srl_cli_double("saferl hil run", a, v, 0, 1e12, &max_age_us);
     else if (!strcmp(a, "--latch-after"))
-      bad = parse_double(a, v, 0, 1e9, &latch);
+      bad = srl_cli_double("saferl hil run", a, v, 0, 1e9, &latch);
     else if (!strcmp(a, "--seed"))
-      bad = parse_double(a, v, 0, 9e15, &seed);
+      bad = srl_cli_double("saferl hil run", a, v, 0, 9e15, &seed);
     else if (!strcmp(a, "--priority"))
-      bad = parse_double(a, v, 1, 99, &prio);
+      bad = srl_cli_double("saferl hil run", a, v, 1, 99, &prio);
     else if (!strcmp(a, "--cpu"))
-      bad = parse_double(a, v, 0, 1023, &cpu);
+      bad = srl_cli_double("saferl hil run", a, v, 0, 1023, &cpu);
     else {
       fprintf(stderr, "saferl hil run: unknown option '%s'\n\n", a);
       return usage(stderr);

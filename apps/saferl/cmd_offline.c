@@ -6,13 +6,13 @@
 //
 // A training run prints its run directory first and its final evaluation last; Ctrl-C (or
 // SIGTERM) saves a checkpoint at the next update boundary and exits with status 130.
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "algos/offline/trainer.h"
+#include "apps/saferl/cli_args.h"
 #include "apps/saferl/commands.h"
 #include "core/alloc.h"
 #include "core/error.h"
@@ -47,21 +47,6 @@ static int usage(FILE *f) {
           "layouts (default: the run's eval.seed).\n",
           DEFAULT_EPISODES);
   return f == stdout ? 0 : 2;
-}
-
-
-// an integer option value in [lo, hi]
-static int parse_long(const char *opt, const char *v, long lo, long hi, long *out) {
-  char *end;
-  errno = 0;
-  long x = v ? strtol(v, &end, 10) : 0;
-  if (!v || end == v || *end || errno || x < lo || x > hi) {
-    fprintf(stderr, "saferl offline: %s wants an integer in [%ld, %ld], got '%s'\n", opt, lo, hi,
-            v ? v : "");
-    return -1;
-  }
-  *out = x;
-  return 0;
 }
 
 
@@ -278,13 +263,13 @@ static int cmd_eval(int argc, char **argv) {
     if (!strcmp(a, "--json")) {
       json = 1;
     } else if (!strcmp(a, "--episodes")) {
-      if (parse_long(a, v, 1, 1000000, &episodes)) return 2;
+      if (srl_cli_long("saferl offline", a, v, 1, 1000000, &episodes)) return 2;
       i++;
     } else if (!strcmp(a, "--seed")) {
-      if (parse_long(a, v, 0, 2147483647L, &seed)) return 2;
+      if (srl_cli_long("saferl offline", a, v, 0, 2147483647L, &seed)) return 2;
       i++;
     } else if (!strcmp(a, "--envs")) {
-      if (parse_long(a, v, 1, 4096, &envs)) return 2;
+      if (srl_cli_long("saferl offline", a, v, 1, 4096, &envs)) return 2;
       i++;
     } else if (!strcmp(a, "--cost-limit")) {
       char *end = NULL;

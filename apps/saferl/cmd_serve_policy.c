@@ -1,13 +1,13 @@
 // cmd_serve_policy.c: `saferl serve policy RUN_DIR|CHECKPOINT --bind ENDPOINT --rate-hz F
 // --deadline-us D ...` serves a trained policy to a hardware-in-the-loop client over the wire
 // protocol (bridges/policy_server.h) until Ctrl-C, then prints the server's counters as JSON.
-#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "apps/saferl/cli_args.h"
 #include "apps/saferl/commands.h"
 #include "bridges/policy_server.h"
 #include "core/error.h"
@@ -40,20 +40,6 @@ static int usage(FILE *f) {
       "With --curve-secret (a certificate from 'saferl keygen') the socket is CURVE-encrypted\n"
       "and only clients whose public keys are listed in --allow FILE are admitted.\n");
   return f == stdout ? 0 : 2;
-}
-
-
-static int parse_double(const char *opt, const char *v, double lo, double hi, double *out) {
-  char *end;
-  errno = 0;
-  double x = v ? strtod(v, &end) : 0;
-  if (!v || end == v || *end || errno || !isfinite(x) || x < lo || x > hi) {
-    fprintf(stderr, "saferl serve policy: %s wants a number in [%g, %g], got '%s'\n", opt, lo, hi,
-            v ? v : "");
-    return -1;
-  }
-  *out = x;
-  return 0;
 }
 
 
@@ -93,13 +79,14 @@ int srl_cmd_serve_policy(int argc, char **argv) {
     if (!strcmp(a, "--bind"))
       bind = v;
     else if (!strcmp(a, "--rate-hz")) {
-      if (parse_double(a, v, 1e-3, 1e6, &rate) < 0) return 2;
+      if (srl_cli_double("saferl serve policy", a, v, 1e-3, 1e6, &rate) < 0) return 2;
     } else if (!strcmp(a, "--deadline-us")) {
-      if (parse_double(a, v, 0, 1e9, &deadline_us) < 0) return 2;
+      if (srl_cli_double("saferl serve policy", a, v, 0, 1e9, &deadline_us) < 0) return 2;
     } else if (!strcmp(a, "--max-age-us")) {
-      if (parse_double(a, v, 0, 1e12, &max_age_us) < 0) return 2;
+      if (srl_cli_double("saferl serve policy", a, v, 0, 1e12, &max_age_us) < 0) return 2;
     } else if (!strcmp(a, "--latch-after")) {
-      if (parse_double(a, v, 0, 1e9, &latch) < 0 || latch != floor(latch)) return 2;
+      if (srl_cli_double("saferl serve policy", a, v, 0, 1e9, &latch) < 0 || latch != floor(latch))
+        return 2;
     } else if (!strcmp(a, "--fallback"))
       fallback = v;
     else if (!strcmp(a, "--curve-secret"))
