@@ -863,44 +863,104 @@ int srl_offline_create(srl_offline **out, const srl_offline_config *cfg,
 }
 
 
-int srl_offline_resume(srl_offline **out, const char *run_dir, const srl_offline_options *opt) {
-  if (!out || !run_dir) return srl_error(SRL_EINVAL, "srl_offline_resume: out and run_dir");
+// What a run learns from: a resumed run keeps these keys ("task." covers the section).
+static const char *const RESUME_FIXED[] = {"algo", "env_id",  "env_options", "dataset",
+                                           "seed", "log_dir", "task."};
+
+static int check_resume_sets(const char *const *sets, int n_sets) {
+  for (int i = 0; i < n_sets; i++) {
+    const char *eq = strchr(sets[i], '=');
+    size_t n = eq ? (size_t)(eq - sets[i]) : strlen(sets[i]);
+    for (size_t k = 0; k < sizeof RESUME_FIXED / sizeof *RESUME_FIXED; k++) {
+      const char *f = RESUME_FIXED[k];
+      size_t m = strlen(f);
+      int section = f[m - 1] == '.';
+      if (section ? n > m && !strncmp(sets[i], f, m) : n == m && !strncmp(sets[i], f, m))
+        return srl_error(SRL_ECONFIG,
+                         "--set %.*s: a resumed run keeps its %s; start a new run to change it",
+                         (int)n, sets[i], section ? "task section" : f);
+    }
+  }
+  return SRL_OK;
+}
+
+
+// A finished run continues from final.safetensors, which holds the whole training state: it
+// becomes checkpoints/step-<N> and summary.json goes, so the directory reads as a run in progress
+// (and a crash from here on resumes like any other).
+static int reopen_finished(srl_offline *t, const char *final_path) {
+  char ckdir[PATH_MAX], name[64], path[PATH_MAX];
+  SRL_TRY(srl_run_dir_join(ckdir, sizeof ckdir, t->run_dir, "checkpoints"));
+  SRL_TRY(srl_run_dir_mkdirs(ckdir));
+  snprintf(name, sizeof name, "step-%lld.safetensors", t->step);
+  SRL_TRY(srl_run_dir_join(path, sizeof path, ckdir, name));
+  if (rename(final_path, path) != 0)
+    return srl_error(SRL_EIO, "cannot move %s to %s: %s", final_path, path, strerror(errno));
+  SRL_TRY(srl_run_dir_join(path, sizeof path, t->run_dir, "summary.json"));
+  if (unlink(path) != 0 && errno != ENOENT)
+    return srl_error(SRL_EIO, "cannot remove %s: %s", path, strerror(errno));
+  snprintf(t->last_ckpt, sizeof t->last_ckpt, "checkpoints/%s", name);
+  return SRL_OK;
+}
+
+
+int srl_offline_resume(srl_offline **out, const char *run_dir, const char *const *sets, int n_sets,
+                       const srl_offline_options *opt) {
+  if (!out || !run_dir || n_sets < 0 || (n_sets && !sets))
+    return srl_error(SRL_EINVAL, "srl_offline_resume: bad arguments");
   *out = NULL;
-  char cfg_path[PATH_MAX], ckpt[PATH_MAX], ckdir[PATH_MAX];
+  SRL_TRY(check_resume_sets(sets, n_sets));
+  char cfg_path[PATH_MAX], ckpt[PATH_MAX], ckdir[PATH_MAX], final_path[PATH_MAX];
   SRL_TRY(srl_run_dir_join(cfg_path, sizeof cfg_path, run_dir, "config.yaml"));
   SRL_TRY(srl_run_dir_join(ckdir, sizeof ckdir, run_dir, "checkpoints"));
-  SRL_TRY(srl_run_dir_join(ckpt, sizeof ckpt, run_dir, "final.safetensors"));
-  if (access(ckpt, F_OK) == 0)
-    return srl_error(SRL_ESTATE,
-                     "the run in %s has finished (final.safetensors exists); nothing to resume",
-                     run_dir);
+  SRL_TRY(srl_run_dir_join(final_path, sizeof final_path, run_dir, "final.safetensors"));
+  int finished = access(final_path, F_OK) == 0;
   long long step = 0;
-  int rc = srl_offline_find_checkpoint(ckpt, sizeof ckpt, ckdir, 0, &step);
-  if (rc < 0) return srl_error(rc, "no checkpoint to resume from in %s/checkpoints", run_dir);
+  if (finished) {
+    snprintf(ckpt, sizeof ckpt, "%s", final_path);
+  } else {
+    int rc = srl_offline_find_checkpoint(ckpt, sizeof ckpt, ckdir, 0, &step);
+    if (rc < 0) return srl_error(rc, "no checkpoint to resume from in %s/checkpoints", run_dir);
+  }
 
   srl_offline *t = trainer_alloc(NULL, opt);
   if (!t) return SRL_ENOMEM;
   snprintf(t->run_dir, sizeof t->run_dir, "%s", run_dir);
   srl_st_file *f = NULL;
-  rc = srl_offline_config_load(t->cfg, cfg_path, NULL, 0);
+  int rc = srl_offline_config_load(t->cfg, cfg_path, sets, n_sets);
   if (rc == 0) rc = build(t);
   if (rc == 0) rc = srl_st_open(&f, ckpt);
   if (rc == 0) rc = ckpt_load(t, f);
   if (rc < 0 && f) srl_error_context(rc, "checkpoint %s: ", ckpt);
   srl_st_close(f);
+  if (rc == 0 && finished && t->step >= t->steps)
+    rc = srl_error(SRL_ESTATE,
+                   "the run in %s has finished its %lld updates; --set train.steps=N with N > %lld "
+                   "continues it",
+                   run_dir, t->step, t->step);
   if (rc == 0 && t->step > INT_MAX) rc = srl_error(SRL_ERANGE, "step %lld too large", t->step);
+  if (rc == 0 && finished) rc = reopen_finished(t, final_path);
+  if (rc == 0 && n_sets) rc = config_save(t->cfg, cfg_path);
   if (rc == 0) rc = srl_run_dir_truncate_progress(run_dir, (int)t->step);
   if (rc == 0) rc = open_logs(t, 0);
   if (rc < 0) {
     srl_offline_destroy(t);
     return srl_error_context(rc, "resuming %s: ", run_dir);
   }
-  const char *rel = strstr(ckpt, "checkpoints/");
-  snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", rel ? rel : ckpt);
+  if (!finished) {
+    const char *rel = strstr(ckpt, "checkpoints/");
+    snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", rel ? rel : ckpt);
+  }
   FILE *ev = event_begin(t, "resume");
   if (ev) {
     event_run_fields(t, ev);
     event_str(ev, "checkpoint", t->last_ckpt);
+    fputs(", \"sets\": [", ev);
+    for (int i = 0; i < n_sets; i++) {
+      if (i) fputs(", ", ev);
+      srl_log_json_string(ev, sets[i]);
+    }
+    fputc(']', ev);
     srl_log_event_end(ev);
   }
   *out = t;

@@ -180,8 +180,14 @@ typedef srl_run_options srl_offline_options;  // core/log.h: out_dir, run_dir, q
 int srl_offline_create(srl_offline **out, const srl_offline_config *cfg,
                        const srl_offline_options *opt);
 // Reopen run_dir from config.yaml and its latest checkpoints/step-<N>, drop progress rows after
-// N, and continue (opt's out_dir and run_dir are ignored).
-int srl_offline_resume(srl_offline **out, const char *run_dir, const srl_offline_options *opt);
+// N, and continue (opt's out_dir and run_dir are ignored). sets ("key=value", as in
+// srl_offline_config_load) change the schedule of the rest of the run and are written to
+// config.yaml and the "resume" event; the keys that say what the run learns from (algo, env_id,
+// env_options, dataset, seed, log_dir, task.*) are refused (SRL_ECONFIG), and a changed network
+// shape is refused by the checkpoint. A finished run continues from final.safetensors when sets
+// raise train.steps above its updates, else SRL_ESTATE.
+int srl_offline_resume(srl_offline **out, const char *run_dir, const char *const *sets, int n_sets,
+                       const srl_offline_options *opt);
 void srl_offline_destroy(srl_offline *t);
 
 // Run updates until `steps` more are done or the run ends. Returns 0; SRL_EINTERRUPTED after a

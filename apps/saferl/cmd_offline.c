@@ -25,7 +25,7 @@ static int usage(FILE *f) {
   fprintf(f,
           "usage: saferl offline train CONFIG [--set key=value]... [--seed S] [--out DIR] "
           "[--quiet]\n"
-          "       saferl offline train --resume RUN_DIR [--quiet]\n"
+          "       saferl offline train --resume RUN_DIR [--set key=value]... [--quiet]\n"
           "       saferl offline eval RUN_DIR|CHECKPOINT [--episodes N] [--cost-limit K] [--json]\n"
           "                           [--seed S] [--envs E] [--device cpu|cuda] [--task NAME]\n"
           "       saferl offline keys [ALGO]\n"
@@ -36,7 +36,10 @@ static int usage(FILE *f) {
           "keys). --set overrides a key (train.steps=20000, fisor.actor_lr=1e-4); --seed S is\n"
           "--set seed=S. The run goes to DIR/<algo>-<env>-s<seed>-<time>/ (DIR: --out, else\n"
           "log_dir): config.yaml, progress.csv, events.jsonl, checkpoints/, final.safetensors,\n"
-          "summary.json. Ctrl-C saves a checkpoint; --resume continues from it.\n"
+          "summary.json. Ctrl-C saves a checkpoint; --resume continues from it. --set with\n"
+          "--resume changes the rest of the run's schedule, and train.steps above a finished\n"
+          "run's updates trains it further (train.steps=400000 fisor.decay_steps=600000); what\n"
+          "the run learns from (algo, env_id, env_options, dataset, seed, task.*) stays.\n"
           "\n"
           "eval rolls the policy out for N episodes (default %d) on its env and reports per\n"
           "episode and mean ± std the return, the cost, DSRL's normalized reward\n"
@@ -103,10 +106,10 @@ static int cmd_train(int argc, char **argv) {
       config = a;
     }
   }
-  if (resume && (config || n_sets || seed || out)) {
+  if (resume && (config || seed || out)) {
     fprintf(stderr,
-            "saferl offline train: --resume continues a run as it was configured; it takes no "
-            "CONFIG, --set, --seed or --out\n");
+            "saferl offline train: --resume continues a run in its own directory; it takes no "
+            "CONFIG, --seed or --out\n");
     return 2;
   }
   if (!resume && !config) {
@@ -123,7 +126,7 @@ static int cmd_train(int argc, char **argv) {
   srl_offline *t = NULL;
   int rc;
   if (resume) {
-    rc = srl_offline_resume(&t, resume, &opt);
+    rc = srl_offline_resume(&t, resume, sets, n_sets, &opt);
   } else {
     srl_offline_config *cfg = NULL;
     rc = srl_offline_config_create(&cfg);

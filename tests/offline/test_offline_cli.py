@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_offline_cli.py: `saferl offline train` and `saferl offline eval` end to end: a dataset
 collected with `saferl collect --policy random` on SimplePointGoal, a short BC-All run, the run
-directory's files, Ctrl-C with a checkpoint and --resume, config errors with their place, the
+directory's files, Ctrl-C with a checkpoint and --resume, a finished run trained further, config errors with their place, the
 evaluation's JSON checked against DSRL's formulas recomputed here from the per-episode numbers,
 and a dataset collected through `saferl serve env` (remote:ipc://) equal to the local one."""
 import json
@@ -146,22 +146,29 @@ def main():
         check(len(ck) == 1 and ck[0].startswith("step-"), f"one checkpoint {ck}")
         with open(os.path.join(rd2, "summary.json")) as f:
             check(json.load(f)["status"] == "interrupted", "summary says interrupted")
-        r = run(["offline", "train", "--resume", rd2, "--set", "x=1"])
-        check(r.returncode == 2, "--resume takes no --set")
-        # shorten the rest of the run before resuming: the config is the run's own
+        r = run(["offline", "train", "--resume", rd2, "--seed", "3"])
+        check(r.returncode == 2, "--resume takes no --seed")
+        r = run(["offline", "train", "--resume", rd2, "--set", "dataset=other.hdf5"])
+        check(r.returncode == 1 and "dataset" in r.stderr, f"--resume keeps the dataset: {r.stderr}")
+        # shorten the rest of the run: --set changes its schedule
         if ck:
             stopped = int(ck[0][5:-12])
-            with open(os.path.join(rd2, "config.yaml")) as f:
-                text = f.read()
-            text = text.replace("steps: 200000", f"steps: {stopped + 60}")
-            with open(os.path.join(rd2, "config.yaml"), "w") as f:
-                f.write(text)
-            r = run(["offline", "train", "--resume", rd2, "--quiet"])
+            r = run(["offline", "train", "--resume", rd2, "--quiet",
+                     "--set", f"train.steps={stopped + 60}"])
             check(r.returncode == 0, f"resume: {r.stderr}")
             check(os.path.exists(os.path.join(rd2, "final.safetensors")), "resumed run finished")
             kinds = [json.loads(line)["event"] for line in open(os.path.join(rd2, "events.jsonl"))]
             check("interrupted" in kinds and "resume" in kinds and kinds[-1] == "finish",
                   f"events {kinds}")
+            # a finished run trains further when train.steps rises
+            r = run(["offline", "train", "--resume", rd2, "--quiet"])
+            check(r.returncode == 1 and "train.steps" in r.stderr, f"finished: {r.stderr}")
+            r = run(["offline", "train", "--resume", rd2, "--quiet",
+                     "--set", f"train.steps={stopped + 90}"])
+            check(r.returncode == 0, f"extend: {r.stderr}")
+            with open(os.path.join(rd2, "summary.json")) as f:
+                j = json.load(f)
+            check(j["status"] == "finished" and j["steps"] == stopped + 90, f"extended {j}")
 
         eval_repeats_training(tmp)
         remote_collect(tmp, data)

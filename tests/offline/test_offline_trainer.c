@@ -731,7 +731,7 @@ TEST(resume_reproduces_the_uninterrupted_run) {
   CHECK_ERR(srl_offline_run(b, 1), SRL_ESTATE);
   srl_offline_destroy(b);
   b = NULL;
-  CHECK_OK(srl_offline_resume(&b, dir, &opt));
+  CHECK_OK(srl_offline_resume(&b, dir, NULL, 0, &opt));
   if (!b) return;
   CHECK_EQ_INT(srl_offline_step(b), 31);
   CHECK_OK(srl_offline_train(b));
@@ -771,9 +771,69 @@ TEST(resume_reproduces_the_uninterrupted_run) {
   CHECK(ev && strstr(ev, "\"event\": \"interrupted\"") && strstr(ev, "\"event\": \"resume\""));
   free(ev);
   // a finished run does not resume
-  CHECK_ERR(srl_offline_resume(&(srl_offline *){NULL}, dir, &opt), SRL_ESTATE);
+  CHECK_ERR(srl_offline_resume(&(srl_offline *){NULL}, dir, NULL, 0, &opt), SRL_ESTATE);
+  CHECK_ERRMSG("train.steps");
   srl_offline_destroy(a);
   srl_offline_destroy(b);
+  srl_offline_config_destroy(c);
+}
+
+TEST(resume_extends_a_finished_run) {
+  srl_offline_config *c = box_config("LinBC", 60);
+  if (!c) return;
+  CHECK_OK(set(c, "train.log_every=10"));
+  CHECK_OK(set(c, "train.save_every=1000"));
+  CHECK_OK(set(c, "eval.episodes=0"));
+  srl_offline_options opt = {.quiet = 1};
+  srl_offline *a = NULL, *b = NULL;
+  CHECK_OK(srl_offline_create(&a, c, &opt));
+  CHECK_OK(set(c, "train.steps=30"));
+  CHECK_OK(srl_offline_create(&b, c, &opt));
+  if (!a || !b) return;
+  CHECK_OK(srl_offline_train(a));
+  CHECK_OK(srl_offline_train(b));
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s", srl_offline_run_dir(b));
+  srl_offline_destroy(b);
+  b = NULL;
+
+  // what the run learns from stays; the shape of its networks too
+  const char *data[] = {"dataset=other.hdf5"}, *task[] = {"task.cost_limit=3"};
+  CHECK_ERR(srl_offline_resume(&b, dir, data, 1, &opt), SRL_ECONFIG);
+  CHECK_ERRMSG("dataset");
+  CHECK_ERR(srl_offline_resume(&b, dir, task, 1, &opt), SRL_ECONFIG);
+  CHECK_ERRMSG("task");
+  CHECK(exists(dir, "final.safetensors") && exists(dir, "summary.json"));
+
+  // 30 more updates continue from final.safetensors and equal the 60-update run
+  const char *more[] = {"train.steps=60"};
+  CHECK_OK(srl_offline_resume(&b, dir, more, 1, &opt));
+  if (!b) return;
+  CHECK_EQ_INT(srl_offline_step(b), 30);
+  CHECK(!exists(dir, "final.safetensors") && !exists(dir, "summary.json"));
+  CHECK(exists(dir, "checkpoints/step-30.safetensors"));
+  CHECK_OK(srl_offline_train(b));
+  float wa[8], wb[8];
+  char pa[1200], pb[1200];
+  snprintf(pa, sizeof pa, "%s/final.safetensors", srl_offline_run_dir(a));
+  snprintf(pb, sizeof pb, "%s/final.safetensors", dir);
+  CHECK_OK(read_lin(pa, wa));
+  CHECK_OK(read_lin(pb, wb));
+  CHECK(!memcmp(wa, wb, sizeof wa));
+  snprintf(pb, sizeof pb, "%s/config.yaml", dir);
+  char *cfg = slurp(pb);
+  CHECK(cfg && strstr(cfg, "steps: 60"));
+  free(cfg);
+  snprintf(pb, sizeof pb, "%s/events.jsonl", dir);
+  char *ev = slurp(pb);
+  CHECK(ev && strstr(ev, "\"sets\": [\"train.steps=60\"]"));
+  free(ev);
+  snprintf(pb, sizeof pb, "%s/progress.csv", dir);
+  char *csv = slurp(pb);
+  CHECK(csv && count_lines(csv) == 7);  // the header and a row every 10 updates
+  free(csv);
+  srl_offline_destroy(b);
+  srl_offline_destroy(a);
   srl_offline_config_destroy(c);
 }
 
@@ -898,6 +958,7 @@ int main(void) {
   RUN(run_directory_files);
   RUN(checkpoint_round_trip_gives_the_same_actions);
   RUN(resume_reproduces_the_uninterrupted_run);
+  RUN(resume_extends_a_finished_run);
   RUN(signal_stops_with_a_checkpoint);
   RUN(nan_stop_keeps_the_last_good_checkpoint);
   RUN(normalized_scores_as_dsrl);
