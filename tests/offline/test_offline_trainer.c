@@ -667,6 +667,16 @@ static int read_lin(const char *path, float *wb) {
   return rc;
 }
 
+// 1 when two run directories' final.safetensors hold the same LinBC weights, bit for bit
+static int same_final_weights(const char *dir_a, const char *dir_b) {
+  float wa[8], wb[8];
+  char pa[1200], pb[1200];
+  snprintf(pa, sizeof pa, "%s/final.safetensors", dir_a);
+  snprintf(pb, sizeof pb, "%s/final.safetensors", dir_b);
+  if (read_lin(pa, wa) < 0 || read_lin(pb, wb) < 0) return -1;
+  return !memcmp(wa, wb, sizeof wa);
+}
+
 TEST(checkpoint_round_trip_gives_the_same_actions) {
   srl_offline_config *c = box_config("LinBC", 25);
   if (!c) return;
@@ -736,14 +746,9 @@ TEST(resume_reproduces_the_uninterrupted_run) {
   CHECK_EQ_INT(srl_offline_step(b), 31);
   CHECK_OK(srl_offline_train(b));
 
-  float wa[8], wb[8];
-  char pa[1200], pb[1200];
-  snprintf(pa, sizeof pa, "%s/final.safetensors", srl_offline_run_dir(a));
-  snprintf(pb, sizeof pb, "%s/final.safetensors", dir);
-  CHECK_OK(read_lin(pa, wa));
-  CHECK_OK(read_lin(pb, wb));
-  CHECK(!memcmp(wa, wb, sizeof wa));
+  CHECK(same_final_weights(srl_offline_run_dir(a), dir) == 1);
   // progress rows agree but for the timing columns
+  char pa[1200], pb[1200];
   snprintf(pa, sizeof pa, "%s/progress.csv", srl_offline_run_dir(a));
   snprintf(pb, sizeof pb, "%s/progress.csv", dir);
   char *ca = slurp(pa), *cb = slurp(pb);
@@ -813,13 +818,8 @@ TEST(resume_extends_a_finished_run) {
   CHECK(!exists(dir, "final.safetensors") && !exists(dir, "summary.json"));
   CHECK(exists(dir, "checkpoints/step-30.safetensors"));
   CHECK_OK(srl_offline_train(b));
-  float wa[8], wb[8];
-  char pa[1200], pb[1200];
-  snprintf(pa, sizeof pa, "%s/final.safetensors", srl_offline_run_dir(a));
-  snprintf(pb, sizeof pb, "%s/final.safetensors", dir);
-  CHECK_OK(read_lin(pa, wa));
-  CHECK_OK(read_lin(pb, wb));
-  CHECK(!memcmp(wa, wb, sizeof wa));
+  CHECK(same_final_weights(srl_offline_run_dir(a), dir) == 1);
+  char pb[1200];
   snprintf(pb, sizeof pb, "%s/config.yaml", dir);
   char *cfg = slurp(pb);
   CHECK(cfg && strstr(cfg, "steps: 60"));
