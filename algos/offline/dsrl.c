@@ -291,3 +291,21 @@ int srl_dataset_filter_density(srl_dataset **out, const srl_dataset *d,
   srl_free(keep);
   return rc;
 }
+
+
+int srl_dataset_filter_max_cost(srl_dataset **out, const srl_dataset *d, double max_cost) {
+  if (!out || !d) return srl_error(SRL_EINVAL, "srl_dataset_filter_max_cost: NULL argument");
+  *out = NULL;
+  if (!(max_cost >= 0.0)) return srl_error(SRL_EINVAL, "max_cost %g is not >= 0", max_cost);
+  long long n = d->n_episodes;
+  if (n > 0 && !srl_dataset_episode_finished(d, n - 1)) n--;
+  uint8_t *keep = srl_calloc((size_t)d->n_episodes + 1);
+  if (!keep) return srl_error_context(SRL_ENOMEM, "cost cap: ");
+  long long kept = 0;
+  for (long long e = 0; e < n; e++) kept += keep[e] = d->ep_cost[e] <= max_cost;
+  int rc = kept > 0 ? srl_dataset_select(out, d, keep)
+                    : srl_error(SRL_EINVAL, "%s: none of %lld finished episodes has cost <= %g",
+                                d->source, n, max_cost);
+  srl_free(keep);
+  return rc;
+}

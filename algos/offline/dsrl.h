@@ -75,6 +75,12 @@ long long srl_dsrl_density_mask(uint8_t *keep, const double *ep_cost, const doub
 int srl_dataset_filter_density(srl_dataset **out, const srl_dataset *d,
                                const srl_dsrl_density *cfg);
 
+// The finished episodes whose total cost is at most max_cost: DSRL's hosted files hold no episode
+// above their cmax (the first number in the name, 100 in SafetyPointGoal1Gymnasium-v0-100-2022),
+// so a collected file capped the same way has DSRL's cost range. A new dataset; none kept is
+// SRL_EINVAL.
+int srl_dataset_filter_max_cost(srl_dataset **out, const srl_dataset *d, double max_cost);
+
 #ifdef __cplusplus
 }
 #endif

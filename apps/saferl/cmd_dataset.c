@@ -1,7 +1,7 @@
 // cmd_dataset.c: `saferl dataset info FILE` summarises an offline dataset (DSRL or D4RL HDF5):
 // transitions, episodes, dims, return and cost ranges, the share of safe episodes for a cost
 // limit, and DSRL's normalised ranges when the task is known; `saferl dataset filter IN --out
-// OUT` applies DSRL's density filter and writes a DSRL-compatible file.
+// OUT` caps episode cost and applies DSRL's density filter, and writes a DSRL-compatible file.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +18,9 @@
 static int usage(FILE *f) {
   fprintf(f,
           "usage: saferl dataset info FILE [--json] [--cost-limit K] [--env ID] [--keep-tail]\n"
-          "       saferl dataset filter IN --out OUT [--cbins N] [--rbins N] [--max-npb N]\n"
-          "                             [--min-npb N] [--seed S] [--json]\n"
+          "       saferl dataset filter IN --out OUT [--max-cost C] [--no-density]\n"
+          "                             [--cbins N] [--rbins N] [--max-npb N] [--min-npb N]\n"
+          "                             [--seed S] [--json]\n"
           "\n"
           "info: reads FILE (DSRL's seven root datasets; a D4RL file without costs reads them as\n"
           "zero, one without next_observations derives them and drops timeout rows), checks\n"
@@ -33,7 +34,9 @@ static int usage(FILE *f) {
           "filter: DSRL's density filter (pre_process_data with density < 1): a grid of cbins x\n"
           "rbins (default 10 x 50) over episode (cost, return); bins with more than max-npb\n"
           "(default 5) episodes keep max-npb drawn with seed S (default 0), bins with at most\n"
-          "min-npb (default 2) are dropped. Writes the kept episodes, in file order, to OUT.\n");
+          "min-npb (default 2) are dropped. --max-cost C first drops the episodes whose cost\n"
+          "exceeds C (DSRL's files stop at the cmax in their names); --no-density skips the grid.\n"
+          "Writes the kept episodes, in file order, to OUT.\n");
   return f == stdout ? 0 : 2;
 }
 
@@ -223,7 +226,8 @@ static int cmd_info(int argc, char **argv) {
 
 static int cmd_filter(int argc, char **argv) {
   const char *in = NULL, *out = NULL;
-  int json = 0;
+  int json = 0, density = 1;
+  double max_cost = -1.0;  // < 0: no cap
   srl_dsrl_density cfg = SRL_DSRL_DENSITY_DEFAULTS;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -231,6 +235,11 @@ static int cmd_filter(int argc, char **argv) {
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout);
     if (!strcmp(a, "--json")) {
       json = 1;
+    } else if (!strcmp(a, "--no-density")) {
+      density = 0;
+    } else if (!strcmp(a, "--max-cost")) {
+      if (srl_cli_double("saferl dataset", a, v, 0.0, 1e300, &max_cost)) return 2;
+      i++;
     } else if (!strcmp(a, "--out")) {
       if (!v) return usage(stderr);
       out = v;
@@ -258,11 +267,19 @@ static int cmd_filter(int argc, char **argv) {
     }
   }
   if (!in || !out) return usage(stderr);
+  if (!density && max_cost < 0) {
+    fprintf(stderr, "saferl dataset filter: --no-density without --max-cost keeps everything\n");
+    return 2;
+  }
 
   srl_dataset_read_options ro = {.allow_no_costs = 1};
-  srl_dataset *d = NULL, *f = NULL;
-  if (srl_dataset_read(&d, in, &ro) < 0 || srl_dataset_filter_density(&f, d, &cfg) < 0 ||
-      srl_dataset_write(f, out) < 0) {
+  srl_dataset *d = NULL, *capped = NULL, *f = NULL;
+  int rc = srl_dataset_read(&d, in, &ro);
+  if (rc == 0 && max_cost >= 0) rc = srl_dataset_filter_max_cost(&capped, d, max_cost);
+  if (rc == 0 && density) rc = srl_dataset_filter_density(&f, capped ? capped : d, &cfg);
+  if (rc == 0 && !density) f = capped, capped = NULL;
+  srl_dataset_destroy(capped);
+  if (rc < 0 || srl_dataset_write(f, out) < 0) {
     fprintf(stderr, "saferl dataset filter: %s\n", srl_errmsg());
     srl_dataset_destroy(d);
     srl_dataset_destroy(f);
@@ -273,6 +290,9 @@ static int cmd_filter(int argc, char **argv) {
     jstr(in);
     printf(", \"out\": ");
     jstr(out);
+    printf(", \"max_cost\": ");
+    jnum(max_cost >= 0 ? max_cost : NAN);
+    printf(", \"density\": %s", density ? "true" : "false");
     printf(
         ", \"cbins\": %d, \"rbins\": %d, \"max_npb\": %d, \"min_npb\": %d, \"seed\": %llu, "
         "\"episodes_in\": %lld, \"transitions_in\": %lld, \"episodes_out\": %lld, "
@@ -281,10 +301,12 @@ static int cmd_filter(int argc, char **argv) {
         d->n, f->n_episodes, f->n);
   } else {
     printf("%s: %lld episodes, %lld transitions\n", in, d->n_episodes, d->n);
-    printf(
-        "%s: %lld episodes, %lld transitions (grid %d x %d, max %d, min %d per bin, seed %llu)\n",
-        out, f->n_episodes, f->n, cfg.cbins, cfg.rbins, cfg.max_npb, cfg.min_npb,
-        (unsigned long long)cfg.seed);
+    printf("%s: %lld episodes, %lld transitions (", out, f->n_episodes, f->n);
+    if (max_cost >= 0) printf("cost <= %g%s", max_cost, density ? ", " : "");
+    if (density)
+      printf("grid %d x %d, max %d, min %d per bin, seed %llu", cfg.cbins, cfg.rbins, cfg.max_npb,
+             cfg.min_npb, (unsigned long long)cfg.seed);
+    printf(")\n");
   }
   srl_dataset_destroy(d);
   srl_dataset_destroy(f);

@@ -503,6 +503,32 @@ TEST(filter_density_on_a_dataset_leaves_the_tail_out) {
   srl_dataset_destroy(d);
 }
 
+TEST(filter_max_cost_keeps_episodes_at_or_under_the_cap) {
+  // 10 finished episodes of 2 rows with costs 0, 1, ..., 9 and an unfinished tail of cost 0
+  long long n = 21, ends[10];
+  int term[10] = {0};
+  for (int e = 0; e < 10; e++) ends[e] = 2 * e + 1;
+  srl_dataset *d = make(n, 2, 1, ends, term, 10, 5), *f = NULL;
+  for (long long i = 0; i < n; i++) d->cost[i] = i < 20 ? (float)(i / 2) * 0.5f : 0.0f;
+  CHECK_OK(srl_dataset_index_tail(d, 1));
+  CHECK_EQ_INT(d->n_episodes, 11);
+  CHECK_OK(srl_dataset_filter_max_cost(&f, d, 4.0));
+  CHECK(f && f->n_episodes == 5 && f->n == 10);
+  for (long long e = 0; f && e < f->n_episodes; e++) {
+    CHECK(f->ep_cost[e] == (double)e);
+    CHECK(srl_dataset_episode_finished(f, e));
+  }
+  srl_dataset_destroy(f);
+  f = (srl_dataset *)1;
+  CHECK_ERR(srl_dataset_filter_max_cost(&f, d, -0.5), SRL_EINVAL);
+  CHECK(f == NULL);
+  d->cost[0] = 1.0f;  // the one zero-cost finished episode now costs 1
+  CHECK_OK(srl_dataset_index_tail(d, 1));
+  CHECK_ERR(srl_dataset_filter_max_cost(&f, d, 0.5), SRL_EINVAL);
+  CHECK(f == NULL);
+  srl_dataset_destroy(d);
+}
+
 
 int main(void) {
   snprintf(tmpdir, sizeof tmpdir, "/tmp/test_dataset_XXXXXX");
@@ -516,6 +542,7 @@ int main(void) {
   RUN(dsrl_table_lookup_and_scores);
   RUN(density_mask_bins_like_dsrl);
   RUN(filter_density_on_a_dataset_leaves_the_tail_out);
+  RUN(filter_max_cost_keeps_episodes_at_or_under_the_cap);
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);

@@ -563,6 +563,24 @@ def test_filter(tmp):
         run([SAFERL, "dataset", "filter", src, "--out", p, "--seed", "4"])
     da, db = read_all(a), read_all(b)
     check(all(np.array_equal(da[k], db[k]) for k in KEYS), "the draw is seeded")
+    # the cost cap alone keeps exactly the episodes at or under it, whole and in order
+    cap = os.path.join(tmp, "filter_cap.hdf5")
+    r = run([SAFERL, "dataset", "filter", src, "--out", cap, "--max-cost", "3", "--no-density",
+             "--json"])
+    check(r.returncode == 0, "filter --max-cost: " + r.stderr)
+    if r.returncode == 0:
+        got = dsrl_get_dataset(cap, (od,), (ad,))
+        gs, _, gc = episodes(got["terminals"], got["timeouts"], got["rewards"], got["costs"])
+        ids = [int(got["observations"][s, 0]) for s in gs[:-1]]
+        check(ids == [e for e in range(n_ep) if C[e] <= 3], "the cap keeps cost <= 3, in order")
+        check(max(gc) <= 3, "no kept episode above the cap")
+        j = json.loads(r.stdout)
+        check(j["max_cost"] == 3 and j["density"] is False and j["episodes_out"] == len(ids),
+              "filter --max-cost --json")
+    r = run([SAFERL, "dataset", "filter", src, "--out", cap, "--max-cost", "-1"])
+    check(r.returncode == 2, "a negative cap is a usage error")
+    r = run([SAFERL, "dataset", "filter", src, "--out", cap, "--no-density"])
+    check(r.returncode == 2 and "keeps everything" in r.stderr, "--no-density alone is refused")
 
 
 #---- collect end to end ---------------------------------------------------------------------------
