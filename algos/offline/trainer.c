@@ -1276,7 +1276,23 @@ void srl_offline_policy_destroy(srl_offline_policy *p) {
 }
 
 
-static int policy_build(srl_offline_policy *p, const srl_st_file *f, const char *device) {
+// Only the algorithm's own section may change under a trained policy: the rest says what it
+// learnt from, or has an option of its own in `saferl offline eval`.
+static int check_policy_sets(const srl_offline_algo *algo, const char *const *sets, int n_sets) {
+  size_t m = strlen(algo->section);
+  for (int i = 0; i < n_sets; i++)
+    if (strncmp(sets[i], algo->section, m) != 0 || sets[i][m] != '.') {
+      const char *eq = strchr(sets[i], '=');
+      return srl_error(SRL_ECONFIG, "--set %.*s: a trained %s policy takes only %s.* keys",
+                       eq ? (int)(eq - sets[i]) : (int)strlen(sets[i]), sets[i], algo->name,
+                       algo->section);
+    }
+  return SRL_OK;
+}
+
+
+static int policy_build(srl_offline_policy *p, const srl_st_file *f, const char *device,
+                        const char *const *sets, int n_sets) {
   SRL_TRY(meta_config(p->cfg, f, p->path));
   srl_offline_config *c = p->cfg;
   if (device) {
@@ -1286,6 +1302,10 @@ static int policy_build(srl_offline_policy *p, const srl_st_file *f, const char 
   }
   p->algo = srl_offline_algo_find(c->algo);
   if (!p->algo) return unknown_algo(c->algo);
+  if (n_sets > 0) {
+    SRL_TRY(check_policy_sets(p->algo, sets, n_sets));
+    SRL_TRY(srl_offline_config_load(c, NULL, sets, n_sets));
+  }
   const srl_ops *ops;
   SRL_TRY(srl_ops_get(&ops, c->device));
   // the run's thread count: with another, OpenBLAS sums in another order, and an evaluation
@@ -1312,7 +1332,7 @@ static int policy_build(srl_offline_policy *p, const srl_st_file *f, const char 
 
 
 int srl_offline_policy_load(srl_offline_policy **out, const char *path, const char *device,
-                            int max_batch) {
+                            int max_batch, const char *const *sets, int n_sets) {
   if (!out || !path) return srl_error(SRL_EINVAL, "srl_offline_policy_load: out and path needed");
   *out = NULL;
   if (max_batch < 1)
@@ -1327,7 +1347,7 @@ int srl_offline_policy_load(srl_offline_policy **out, const char *path, const ch
   int rc = srl_offline_config_create(&p->cfg);
   srl_st_file *f = NULL;
   if (rc == 0) rc = srl_st_open(&f, file);
-  if (rc == 0) rc = policy_build(p, f, device);
+  if (rc == 0) rc = policy_build(p, f, device, sets, n_sets);
   srl_st_close(f);
   if (rc < 0) {
     srl_offline_policy_destroy(p);

@@ -242,8 +242,11 @@ typedef struct srl_offline_policy {
 
 // Load a checkpoint file or a run directory (its final.safetensors, else the latest
 // checkpoints/step-<N>.safetensors) on device (NULL: the run's), for act batches ≤ max_batch.
+// sets ("key=value", n_sets of them, may be NULL) change keys of the algorithm's own section
+// before it is built, e.g. fisor.candidates=64 (how a trained FISOR picks its action); any other
+// key is SRL_ECONFIG, and one that changes a network's shape fails the load.
 int srl_offline_policy_load(srl_offline_policy **out, const char *path, const char *device,
-                            int max_batch);
+                            int max_batch, const char *const *sets, int n_sets);
 void srl_offline_policy_destroy(srl_offline_policy *p);
 // Actions in [-1, 1] for n raw observations.
 int srl_offline_policy_act(srl_offline_policy *p, float *act, const float *obs, int n,

@@ -1,8 +1,8 @@
 // cmd_offline.c: `saferl offline train CONFIG [--set k=v]... [--seed S] [--out DIR]`,
 // `saferl offline train --resume RUN_DIR`, `saferl offline eval RUN_DIR|CHECKPOINT [--episodes N]
-// [--cost-limit K] [--json] [--seed S]` (DSRL's normalized reward and cost, per episode and
-// mean ± std, "safe" when the normalized cost is at most 1), and `saferl offline keys [ALGO]`
-// (every config key with its default and help).
+// [--cost-limit K] [--json] [--seed S] [--set SECTION.k=v]` (DSRL's normalized reward and cost,
+// per episode and mean ± std, "safe" when the normalized cost is at most 1), and `saferl offline
+// keys [ALGO]` (every config key with its default and help).
 //
 // A training run prints its run directory first and its final evaluation last; Ctrl-C (or
 // SIGTERM) saves a checkpoint at the next update boundary and exits with status 130.
@@ -28,6 +28,7 @@ static int usage(FILE *f) {
           "       saferl offline train --resume RUN_DIR [--set key=value]... [--quiet]\n"
           "       saferl offline eval RUN_DIR|CHECKPOINT [--episodes N] [--cost-limit K] [--json]\n"
           "                           [--seed S] [--envs E] [--device cpu|cuda] [--task NAME]\n"
+          "                           [--set ALGO_SECTION.key=value]...\n"
           "       saferl offline keys [ALGO]\n"
           "\n"
           "train learns a policy from a dataset (an HDF5 file in DSRL's layout, e.g. from\n"
@@ -47,7 +48,9 @@ static int usage(FILE *f) {
           "(C + e)/(K + e) (e = 1 only when K = 0; K defaults to the run's task.cost_limit),\n"
           "and 'safe' when the mean normalized cost is at most 1. --task names the DSRL or D4RL\n"
           "task of the reference returns (default: the env's). --seed picks the episodes'\n"
-          "layouts (default: the run's eval.seed).\n",
+          "layouts (default: the run's eval.seed). --set changes a key of the algorithm's own\n"
+          "section for this evaluation (fisor.candidates=64: how many actions FISOR draws\n"
+          "before it keeps the one of least Qh).\n",
           DEFAULT_EPISODES);
   return f == stdout ? 0 : 2;
 }
@@ -173,9 +176,16 @@ static void json_number(double x) {
 
 
 static void print_json(const srl_offline_policy *p, const srl_offline_eval_result *r,
-                       const srl_offline_episode *eps, long seed) {
+                       const srl_offline_episode *eps, long seed, const char *const *sets,
+                       int n_sets) {
   printf("{\"checkpoint\": ");
   srl_log_json_string(stdout, p->path);
+  printf(", \"sets\": [");
+  for (int i = 0; i < n_sets; i++) {
+    if (i) printf(", ");
+    srl_log_json_string(stdout, sets[i]);
+  }
+  printf("]");
   printf(", \"algo\": ");
   srl_log_json_string(stdout, p->cfg->algo);
   printf(", \"env\": ");
@@ -227,9 +237,11 @@ static void print_json(const srl_offline_policy *p, const srl_offline_eval_resul
 
 
 static void print_text(const srl_offline_policy *p, const srl_offline_eval_result *r,
-                       const srl_offline_episode *eps, long seed) {
+                       const srl_offline_episode *eps, long seed, const char *const *sets,
+                       int n_sets) {
   printf("%s: %s on %s, trained for %lld updates\n", p->path, p->cfg->algo, p->cfg->env_id,
          p->step);
+  for (int i = 0; i < n_sets; i++) printf("  with %s\n", sets[i]);
   printf("%d episodes (seed %ld), cost limit %g", r->episodes, seed, r->cost_limit);
   if (r->task[0])
     printf(", reference returns of %s\n", r->task);
@@ -256,10 +268,10 @@ static void print_text(const srl_offline_policy *p, const srl_offline_eval_resul
 
 
 static int cmd_eval(int argc, char **argv) {
-  const char *path = NULL, *device = NULL, *task = NULL;
+  const char *path = NULL, *device = NULL, *task = NULL, *sets[MAX_SETS];
   long episodes = DEFAULT_EPISODES, seed = -1, envs = 0;
   double cost_limit = NAN;
-  int json = 0;
+  int json = 0, n_sets = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout);
@@ -282,6 +294,13 @@ static int cmd_eval(int argc, char **argv) {
                 v ? v : "");
         return 2;
       }
+      i++;
+    } else if (!strcmp(a, "--set")) {
+      if (!v || !strchr(v, '=') || n_sets == MAX_SETS) {
+        fprintf(stderr, "saferl offline eval: --set wants key=value (at most %d)\n", MAX_SETS);
+        return 2;
+      }
+      sets[n_sets++] = v;
       i++;
     } else if (!strcmp(a, "--device") || !strcmp(a, "--task")) {
       if (!v) {
@@ -310,7 +329,7 @@ static int cmd_eval(int argc, char **argv) {
   int k = (int)(envs ? envs : (episodes < 16 ? episodes : 16));
   if (k > episodes) k = (int)episodes;
   srl_offline_policy *p = NULL;
-  if (srl_offline_policy_load(&p, path, device, k) < 0) {
+  if (srl_offline_policy_load(&p, path, device, k, sets, n_sets) < 0) {
     fprintf(stderr, "saferl offline eval: %s\n", srl_errmsg());
     return 1;
   }
@@ -331,9 +350,9 @@ static int cmd_eval(int argc, char **argv) {
   if (rc < 0) {
     fprintf(stderr, "saferl offline eval: %s\n", srl_errmsg());
   } else if (json) {
-    print_json(p, &r, eps, seed);
+    print_json(p, &r, eps, seed, sets, n_sets);
   } else {
-    print_text(p, &r, eps, seed);
+    print_text(p, &r, eps, seed, sets, n_sets);
   }
   srl_free(eps);
   srl_offline_policy_destroy(p);

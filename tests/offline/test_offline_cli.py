@@ -206,6 +206,17 @@ def eval_repeats_training(tmp):
               abs(j["cost"]["mean"] - summary["ep_cost"]) < 1e-9,
               f"eval {j['return']['mean']} / {j['cost']['mean']} repeats training's "
               f"{summary['ep_ret']} / {summary['ep_cost']}")
+    # an eval-time key of FISOR's own section: the actor's first draw instead of 16 candidates
+    r = run(["offline", "eval", rd, "--episodes", "2", "--json", "--set", "fisor.candidates=1"])
+    check(r.returncode == 0, f"fisor eval --set: {r.stderr}")
+    if r.returncode == 0:
+        j1 = json.loads(r.stdout)
+        check(j1["sets"] == ["fisor.candidates=1"], f"sets recorded: {j1['sets']}")
+        check(j1["return"]["mean"] != summary["ep_ret"], "one candidate acts otherwise")
+    r = run(["offline", "eval", rd, "--episodes", "2", "--set", "train.steps=5"])
+    check(r.returncode == 1 and "only fisor.* keys" in r.stderr, f"other keys refused: {r.stderr}")
+    r = run(["offline", "eval", rd, "--episodes", "2", "--set", "fisor.actor_hidden=64"])
+    check(r.returncode == 1 and "actor" in r.stderr, f"a shape change fails the load: {r.stderr}")
 
 
 def info(path):

@@ -688,7 +688,7 @@ TEST(checkpoint_round_trip_gives_the_same_actions) {
   CHECK_OK(srl_offline_train(t));
   CHECK(srl_offline_last_eval(t) == NULL);
   srl_offline_policy *p = NULL;
-  CHECK_OK(srl_offline_policy_load(&p, srl_offline_run_dir(t), NULL, 4));
+  CHECK_OK(srl_offline_policy_load(&p, srl_offline_run_dir(t), NULL, 4, NULL, 0));
   if (p) {
     CHECK(strstr(p->path, "final.safetensors") != NULL);
     CHECK_EQ_INT(p->step, 25);
@@ -702,12 +702,21 @@ TEST(checkpoint_round_trip_gives_the_same_actions) {
     CHECK_ERR(srl_offline_policy_act(p, a1, obs, 5, NULL), SRL_EINVAL);
     srl_offline_policy_destroy(p);
   }
+  // keys of the algorithm's own section change for the loaded policy; other keys are refused
+  const char *own[] = {"linbc.lr=0.5"}, *other[] = {"train.steps=5"}, *typo[] = {"linbc.lx=1"};
+  CHECK_OK(srl_offline_policy_load(&p, srl_offline_run_dir(t), NULL, 1, own, 1));
+  if (p) CHECK(((lin_params *)srl_offline_config_params(p->cfg, p->algo))->lr == 0.5f);
+  srl_offline_policy_destroy(p);
+  CHECK_ERR(srl_offline_policy_load(&p, srl_offline_run_dir(t), NULL, 1, other, 1), SRL_ECONFIG);
+  CHECK_ERRMSG("a trained LinBC policy takes only linbc.* keys");
+  CHECK_ERR(srl_offline_policy_load(&p, srl_offline_run_dir(t), NULL, 1, typo, 1), SRL_ECONFIG);
+  CHECK(p == NULL);
   // a file that is not an offline checkpoint
   char path[1200];
   snprintf(path, sizeof path, "%s/config.yaml", srl_offline_run_dir(t));
-  CHECK(srl_offline_policy_load(&p, path, NULL, 1) < 0);
+  CHECK(srl_offline_policy_load(&p, path, NULL, 1, NULL, 0) < 0);
   snprintf(path, sizeof path, "%s/nothing", tmp_dir);
-  CHECK_ERR(srl_offline_policy_load(&p, path, NULL, 1), SRL_ENOTFOUND);
+  CHECK_ERR(srl_offline_policy_load(&p, path, NULL, 1, NULL, 0), SRL_ENOTFOUND);
   srl_offline_destroy(t);
   srl_offline_config_destroy(c);
 }
@@ -889,7 +898,7 @@ TEST(nan_stop_keeps_the_last_good_checkpoint) {
   CHECK_ERR(srl_offline_run(t, 1), SRL_ESTATE);
   // the last good checkpoint loads and acts
   srl_offline_policy *p = NULL;
-  CHECK_OK(srl_offline_policy_load(&p, dir, NULL, 1));
+  CHECK_OK(srl_offline_policy_load(&p, dir, NULL, 1, NULL, 0));
   if (p) CHECK_EQ_INT(p->step, 20);
   srl_offline_policy_destroy(p);
   srl_offline_destroy(t);
