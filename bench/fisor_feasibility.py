@@ -7,6 +7,9 @@ target Qh (ensemble max, the value FISOR's candidate choice reads): its mean, th
 states of its minimum over actions, the median spread (max - min over actions), and the share
 of states where some action has Qh <= 0. A spread that is noise next to a mean far above 0 says
 no action leads out: the candidate choice then follows the critics' approximation error.
+Beside the critics' share of rows with Vh > 0 it prints the share the same HJ backup gives when
+it follows the dataset's own episodes (the behaviour's value): Vh approximates the least Qh over
+the data's actions, so a Vh share still above the behaviour's says the critics have not settled.
 Usage: fisor_feasibility.py CHECKPOINT DATASET [--states 400] [--actions 64] [--seed 0]
 """
 import argparse
@@ -42,6 +45,16 @@ class Checkpoint:
         return x[:, 0]
 
 
+def behaviour_infeasible_share(cost, done, gamma=0.99):
+    """Share of rows whose HJ value along their own episode is > 0 (h = +25 on cost, -1 else)."""
+    h = np.where(cost > 0, 25.0, -1.0)
+    v = np.empty_like(h)
+    for t in range(len(h) - 1, -1, -1):
+        last = done[t] or t == len(h) - 1
+        v[t] = h[t] if last else (1 - gamma) * h[t] + gamma * max(h[t], v[t + 1])
+    return (v > 0).mean()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkpoint")
@@ -55,6 +68,7 @@ def main():
         obs = d["observations"][:].astype(np.float32)
         cost = d["costs"][:].reshape(-1)
         act_dim = d["actions"].shape[1]
+        done = (d["terminals"][:].reshape(-1) != 0) | (d["timeouts"][:].reshape(-1) != 0)
     rng = np.random.default_rng(a.seed)
     vh = ck.mlp("value_c", obs)
     groups = {
@@ -76,7 +90,8 @@ def main():
         spread = np.median(q.max(1) - q.min(1))
         print(f"{name:30s} {len(idx):5d} {q.mean():8.2f} {q.min(1).mean():10.2f} {spread:7.2f} "
               f"{(q.min(1) <= 0).mean():10.2f}")
-    print(f"dataset rows with Vh > 0: {(vh > 0).mean():.3f}; rows with cost > 0: {(cost > 0).mean():.3f}")
+    print(f"dataset rows with Vh > 0: {(vh > 0).mean():.3f}; along the data's own episodes: "
+          f"{behaviour_infeasible_share(cost, done):.3f}; rows with cost > 0: {(cost > 0).mean():.3f}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 // mean normalized cost is at most 1.
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "algos/offline/dsrl.h"
@@ -29,6 +30,22 @@ static void mean_std(const srl_offline_episode *eps, int n, size_t off, double *
   *std = sqrt(q / n);
 }
 
+static int compare_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+// median of the episodes' costs (NaN when out of memory: it is a summary, not a result)
+static double cost_median(const srl_offline_episode *eps, int n) {
+  double *c = srl_malloc(sizeof(double) * (size_t)n);
+  if (!c) return NAN;
+  for (int i = 0; i < n; i++) c[i] = eps[i].cost;
+  qsort(c, (size_t)n, sizeof *c, compare_double);
+  double m = n % 2 ? c[n / 2] : 0.5 * (c[n / 2 - 1] + c[n / 2]);
+  srl_free(c);
+  return m;
+}
+
 
 int srl_offline_eval_summarize(srl_offline_eval_result *res, srl_offline_episode *eps, int n,
                                double cost_limit, const char *task_name) {
@@ -43,6 +60,7 @@ int srl_offline_eval_summarize(srl_offline_eval_result *res, srl_offline_episode
     eps[i].norm_ret = task ? srl_dsrl_normalized_reward(task, eps[i].ret) : NAN;
     eps[i].norm_cost = srl_dsrl_normalized_cost(eps[i].cost, cost_limit);
     goals += eps[i].goal != 0;
+    res->within_limit += eps[i].cost <= cost_limit;
   }
   res->episodes = n;
   res->cost_limit = cost_limit;
@@ -54,6 +72,7 @@ int srl_offline_eval_summarize(srl_offline_eval_result *res, srl_offline_episode
   mean_std(eps, n, offsetof(srl_offline_episode, norm_cost), &res->norm_cost_mean,
            &res->norm_cost_std);
   res->goal_rate = (double)goals / n;
+  res->cost_median = cost_median(eps, n);
   res->safe = res->norm_cost_mean <= 1.0;
   if (task) {
     snprintf(res->task, sizeof res->task, "%s", task->name);

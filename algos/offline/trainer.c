@@ -669,8 +669,9 @@ static int write_summary(srl_offline *t, const char *status, const char *message
     fprintf(f, ",\n  \"eval\": {\"step\": %lld, \"episodes\": %d, \"task\": ", t->eval_step,
             r->episodes);
     srl_log_json_string(f, r->task);
-    const char *ek[] = {"ret_std",       "cost_std",  "len_std",    "norm_ret_std",
-                        "norm_cost_std", "goal_rate", "d4rl_score", "d4rl_score_std"};
+    const char *ek[] = {"ret_std",       "cost_std",   "len_std",    "norm_ret_std",
+                        "norm_cost_std", "goal_rate",  "d4rl_score", "d4rl_score_std",
+                        "within_limit",  "cost_median"};
     double ev[] = {r->ret_std,
                    r->cost_std,
                    r->len_std,
@@ -678,8 +679,10 @@ static int write_summary(srl_offline *t, const char *status, const char *message
                    r->norm_cost_std,
                    r->goal_rate,
                    r->d4rl ? r->d4rl_score_mean : NAN,
-                   r->d4rl ? r->d4rl_score_std : NAN};
-    for (int k = 0; k < 8; k++) {
+                   r->d4rl ? r->d4rl_score_std : NAN,
+                   r->within_limit,
+                   r->cost_median};
+    for (int k = 0; k < 10; k++) {
       fprintf(f, ", \"%s\": ", ek[k]);
       srl_log_json_number(f, ev[k]);
     }

@@ -140,9 +140,12 @@ typedef struct srl_offline_eval_result {
   double norm_ret_mean, norm_ret_std;                                // NaN without a reference task
   double norm_cost_mean, norm_cost_std;  // (C + ε)/(k + ε), ε = 1 only when k = 0
   double goal_rate;                      // share of episodes that reached the goal
-  int safe;                              // norm_cost_mean ≤ 1
-  char task[64];                         // the DSRL / D4RL task of the normalized reward, or ""
-  int d4rl;                              // 1: task is a D4RL one; d4rl_score = 100·norm_ret
+  // per episode: a mean cost can hide a few episodes stuck in a hazard among safe ones
+  int within_limit;    // episodes with cost ≤ cost_limit
+  double cost_median;  // median episode cost (the mean of the middle two for an even count)
+  int safe;            // norm_cost_mean ≤ 1
+  char task[64];       // the DSRL / D4RL task of the normalized reward, or ""
+  int d4rl;            // 1: task is a D4RL one; d4rl_score = 100·norm_ret
   double d4rl_score_mean, d4rl_score_std;
 } srl_offline_eval_result;
 

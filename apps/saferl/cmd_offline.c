@@ -46,7 +46,8 @@ static int usage(FILE *f) {
           "episode and mean ± std the return, the cost, DSRL's normalized reward\n"
           "(R - R_min)/(R_max - R_min) (D4RL's score for D4RL tasks) and normalized cost\n"
           "(C + e)/(K + e) (e = 1 only when K = 0; K defaults to the run's task.cost_limit),\n"
-          "and 'safe' when the mean normalized cost is at most 1. --task names the DSRL or D4RL\n"
+          "how many episodes end with cost <= K and the median episode cost, and 'safe' when\n"
+          "the mean normalized cost is at most 1. --task names the DSRL or D4RL\n"
           "task of the reference returns (default: the env's). --seed picks the episodes'\n"
           "layouts (default: the run's eval.seed). --set changes a key of the algorithm's own\n"
           "section for this evaluation (fisor.candidates=64: how many actions FISOR draws\n"
@@ -217,6 +218,8 @@ static void print_json(const srl_offline_policy *p, const srl_offline_eval_resul
   }
   printf(", \"goal_rate\": ");
   json_number(r->goal_rate);
+  printf(", \"within_limit\": %d, \"cost_median\": ", r->within_limit);
+  json_number(r->cost_median);
   printf(", \"safe\": %s, \"per_episode\": [", r->safe ? "true" : "false");
   for (int i = 0; i < r->episodes; i++) {
     const srl_offline_episode *e = &eps[i];
@@ -262,6 +265,10 @@ static void print_text(const srl_offline_policy *p, const srl_offline_eval_resul
     printf("  D4RL score         %10.2f ± %.2f\n", r->d4rl_score_mean, r->d4rl_score_std);
   printf("  normalized cost    %10.4f ± %.4f\n", r->norm_cost_mean, r->norm_cost_std);
   printf("  goal reached       %10.0f%%\n", 100.0 * r->goal_rate);
+  char label[32];
+  snprintf(label, sizeof label, "cost <= %g", r->cost_limit);
+  printf("  %-19s%10d of %d episodes (median cost %g)\n", label, r->within_limit, r->episodes,
+         r->cost_median);
   printf("%s: mean normalized cost %.4f %s 1\n", r->safe ? "safe" : "unsafe", r->norm_cost_mean,
          r->safe ? "<=" : ">");
 }

@@ -107,6 +107,9 @@ def main():
             check(abs(j["return"]["mean"] - mr) < 1e-6 and abs(j["return"]["std"] - sr) < 1e-6,
                   "return mean and population std")
             check(j["safe"] == (mc <= 1), "safe when the mean normalized cost is at most 1")
+            costs = sorted(ep["cost"] for ep in eps)
+            check(j["within_limit"] == sum(c <= k for c in costs), "episodes within the limit")
+            check(abs(j["cost_median"] - (costs[2] + costs[3]) / 2) < 1e-9, "median episode cost")
         # a reference task gives the normalized reward
         r = run(["offline", "eval", os.path.join(rd, "checkpoints/step-100.safetensors"),
                  "--episodes", "2", "--json", "--task", "PointGoal1"])
@@ -119,8 +122,8 @@ def main():
                       "normalized reward with PointGoal1's reference returns")
             check(j["trained_steps"] == 100, "the checkpoint's step")
         r = run(["offline", "eval", rd, "--episodes", "2"])
-        check(r.returncode == 0 and "normalized cost" in r.stdout and
-              ("safe:" in r.stdout or "unsafe:" in r.stdout), f"text output {r.stdout!r}")
+        check(r.returncode == 0 and "normalized cost" in r.stdout and "median cost" in r.stdout
+              and ("safe:" in r.stdout or "unsafe:" in r.stdout), f"text output {r.stdout!r}")
 
         # Ctrl-C saves a checkpoint; --resume finishes the run
         out2 = os.path.join(tmp, "runs2")

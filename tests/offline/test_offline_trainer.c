@@ -926,6 +926,8 @@ TEST(normalized_scores_as_dsrl) {
   CHECK_CLOSE(r.norm_cost_std, sd, 1e-12, 0);
   CHECK_CLOSE(r.ret_mean, 30.5 / 3, 1e-12, 0);
   CHECK(r.safe);
+  CHECK_EQ_INT(r.within_limit, 2);      // costs 4 and 0; 12 is above 10
+  CHECK_CLOSE(r.cost_median, 4, 0, 0);  // of 0, 4, 12
   CHECK(!strcmp(r.task, "PointGoal1"));
   CHECK(!r.d4rl);
   // k = 0: (C + 1)/(0 + 1), and unsafe
@@ -933,6 +935,9 @@ TEST(normalized_scores_as_dsrl) {
   CHECK_CLOSE(eps[0].norm_cost, 5, 1e-12, 0);
   CHECK_CLOSE(eps[2].norm_cost, 1, 1e-12, 0);
   CHECK(!r.safe);
+  CHECK_EQ_INT(r.within_limit, 1);  // only the episode without cost
+  CHECK_OK(srl_offline_eval_summarize(&r, eps, 2, 10, NULL));
+  CHECK_CLOSE(r.cost_median, 8, 0, 0);  // an even count: the mean of 4 and 12
   // D4RL: the score is 100 × (R − REF_MIN)/(REF_MAX − REF_MIN)
   CHECK_OK(srl_offline_eval_summarize(&r, eps, 3, 10, "halfcheetah"));
   CHECK(r.d4rl);
