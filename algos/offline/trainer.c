@@ -682,7 +682,7 @@ static int write_summary(srl_offline *t, const char *status, const char *message
                    r->d4rl ? r->d4rl_score_std : NAN,
                    r->within_limit,
                    r->cost_median};
-    for (int k = 0; k < 10; k++) {
+    for (size_t k = 0; k < sizeof ek / sizeof *ek; k++) {
       fprintf(f, ", \"%s\": ", ek[k]);
       srl_log_json_number(f, ev[k]);
     }
