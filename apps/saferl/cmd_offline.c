@@ -47,11 +47,11 @@ static int usage(FILE *f) {
           "(R - R_min)/(R_max - R_min) (D4RL's score for D4RL tasks) and normalized cost\n"
           "(C + e)/(K + e) (e = 1 only when K = 0; K defaults to the run's task.cost_limit),\n"
           "how many episodes end with cost <= K and the median episode cost, and 'safe' when\n"
-          "the mean normalized cost is at most 1. --task names the DSRL or D4RL\n"
-          "task of the reference returns (default: the env's). --seed picks the episodes'\n"
-          "layouts (default: the run's eval.seed). --set changes a key of the algorithm's own\n"
-          "section for this evaluation (fisor.candidates=64: how many actions FISOR draws\n"
-          "before it keeps the one of least Qh).\n",
+          "the mean normalized cost is at most 1. --task names the DSRL or D4RL task of the\n"
+          "reference returns (default: the env's). --seed picks the episodes' layouts\n"
+          "(default: the run's eval.seed). --set changes a key of the algorithm's own section\n"
+          "for this evaluation (fisor.candidates=64: how many actions FISOR draws before it\n"
+          "keeps the one of least Qh).\n",
           DEFAULT_EPISODES);
   return f == stdout ? 0 : 2;
 }
