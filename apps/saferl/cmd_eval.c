@@ -133,6 +133,9 @@ static int record(eval_policy *e, const video_args *va, int episodes, int determ
   if (e->off) srl_sac_policy_seed(e->off, seed);
   if (rc == 0) rc = srl_vec_env_reset(v, srl_hash64(seed ^ 0x6a09e667f3bcc908ull));
   srl_video video = {0};
+  // a first frame before ffmpeg starts: an env that cannot render is the error to report, even
+  // where ffmpeg is missing too
+  if (rc == 0) rc = srl_env_render(v->envs[0], rgb, w, h, va->camera);
   if (rc == 0) rc = srl_video_open(&video, va->file, w, h, va->fps);
   long long cap = (long long)(v->max_episode_steps ? v->max_episode_steps : 100000) * episodes;
   int got = 0;
@@ -231,12 +234,6 @@ int srl_cmd_eval(int argc, char **argv) {
     }
   }
   if (!path) return usage(stderr);
-  if (va.file && !srl_video_on_path("ffmpeg")) {
-    fprintf(stderr,
-            "saferl eval: --video needs ffmpeg, which is not on PATH (install it, e.g. "
-            "apt-get install ffmpeg)\n");
-    return 1;
-  }
 
   int k = (int)(envs ? envs : (episodes < 16 ? episodes : 16));
   if (va.file) k = 1;

@@ -102,17 +102,17 @@ def main():
         # --video refusals
         r = run("eval", d, "--video", os.path.join(tmp, "x.mp4"), "--episodes", "1")
         check(r.returncode == 1 and "cannot render" in r.stderr, "SimplePointGoal cannot render")
-        r = run("eval", d, "--video", os.path.join(tmp, "x.mp4"),
+        r = train(os.path.join(tmp, "mj"), "SafetyPointGoal1", "--set", "train_cfgs.total_steps=500")
+        check(r.returncode == 0, "SafetyPointGoal1 run: " + r.stderr)
+        mj = glob.glob(os.path.join(tmp, "mj", "SACLag-*"))
+        r = run("eval", mj[0] if mj else "missing", "--video", os.path.join(tmp, "x.mp4"),
                 env=dict(os.environ, PATH="/nonexistent"))
         check(r.returncode == 1 and "ffmpeg" in r.stderr and "PATH" in r.stderr,
               "clear error without ffmpeg: " + r.stderr)
+        check(not os.path.exists(os.path.join(tmp, "x.mp4")), "no file without ffmpeg")
 
         # --video on a MuJoCo task: one frame per step of the 1000-step episode
         if shutil.which("ffmpeg"):
-            r = train(os.path.join(tmp, "mj"), "SafetyPointGoal1",
-                      "--set", "train_cfgs.total_steps=500")
-            check(r.returncode == 0, "SafetyPointGoal1 run: " + r.stderr)
-            mj = glob.glob(os.path.join(tmp, "mj", "SACLag-*"))
             video = os.path.join(tmp, "v.mp4")
             r = run("eval", mj[0] if mj else "missing", "--video", video, "--episodes", "1",
                     "--size", "32x24", "--json")
