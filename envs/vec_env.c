@@ -86,6 +86,11 @@ static long now_ns(void) {
 
 //---- the work of one env ---------------------------------------------------------------------
 
+static uint64_t episode_seed(const srl_vec_env *v, int i, long long k) {
+  if (v->seed_by_episode) return srl_vec_env_episode_seed(v->seed, 0, i + v->num_envs * k);
+  return srl_vec_env_episode_seed(v->seed, i, k);
+}
+
 static int step_one(srl_vec_env *v, int i, worker *w) {
   const float *act = v->pool->actions + (size_t)i * v->act_dim;
   float *obs = v->obs + (size_t)i * v->obs_dim;
@@ -106,7 +111,7 @@ static int step_one(srl_vec_env *v, int i, worker *w) {
   memcpy(v->final_obs + (size_t)i * v->obs_dim, obs, sizeof(float) * (size_t)v->obs_dim);
   w->done++;
   v->episode[i]++;
-  return srl_env_reset(v->envs[i], srl_vec_env_episode_seed(v->seed, i, v->episode[i]), obs);
+  return srl_env_reset(v->envs[i], episode_seed(v, i, v->episode[i]), obs);
 }
 
 
@@ -114,7 +119,7 @@ static int reset_one(srl_vec_env *v, int i) {
   v->episode[i] = 0;
   memset(&v->stats[i], 0, sizeof v->stats[i]);
   float *obs = v->obs + (size_t)i * v->obs_dim;
-  return srl_env_reset(v->envs[i], srl_vec_env_episode_seed(v->seed, i, 0), obs);
+  return srl_env_reset(v->envs[i], episode_seed(v, i, 0), obs);
 }
 
 

@@ -31,6 +31,11 @@ typedef struct srl_vec_env {
   int max_episode_steps;           // env 0's time limit (0: none)
   int physics_steps_per_step;      // env 0's simulator steps per env step (0: none)
   uint64_t seed;                   // of the last srl_vec_env_reset
+  // 0: env i's k-th episode is reset with srl_vec_env_episode_seed(seed, i, k). 1: with
+  // srl_vec_env_episode_seed(seed, 0, i + num_envs·k), the number of that episode when episodes
+  // are dealt round robin, so an episode's layout does not depend on num_envs (evaluation).
+  // Set before srl_vec_env_reset.
+  int seed_by_episode;
 
   // results of the last reset or step
   float *obs;           // (num_envs, obs_dim) observations to act on

@@ -124,7 +124,6 @@ int srl_offline_evaluate(const srl_offline_algo *algo, void *state,
   int E = o->num_envs > 0 ? o->num_envs : (N < DEFAULT_ENVS ? N : DEFAULT_ENVS);
   if (E > N) E = N;
   srl_vec_env *v = NULL;
-  srl_rng *rng = NULL;
   int rc = make_envs(&v, o, E);
   if (rc < 0) return srl_error_context(rc, "evaluation envs: ");
   size_t total = 0;
@@ -132,15 +131,24 @@ int srl_offline_evaluate(const srl_offline_algo *algo, void *state,
   size_t o_got = srl_layout_add(&total, sizeof(int) * (size_t)E);
   size_t o_goal = srl_layout_add(&total, sizeof(int) * (size_t)E);
   size_t o_act = srl_layout_add(&total, sizeof(float) * (size_t)E * (size_t)v->act_dim);
+  size_t o_rng = srl_layout_add(&total, sizeof(srl_rng *) * (size_t)E);
   char *buf = srl_calloc(total);
   if (!buf) rc = SRL_ENOMEM;
   srl_offline_episode *ep = buf ? (srl_offline_episode *)(buf + o_eps) : NULL;
   int *got = buf ? (int *)(buf + o_got) : NULL, *goal = buf ? (int *)(buf + o_goal) : NULL;
   float *act = buf ? (float *)(buf + o_act) : NULL;
-  if (rc == 0) rc = srl_rng_create(&rng, o->seed, 7);
+  srl_rng **rngs = buf ? (srl_rng **)(void *)(buf + o_rng) : NULL;
+
+  // env i plays episodes i, i + E, i + 2E, ...: unbiased by episode length. Episode m's layout
+  // and the policy's draws while it plays come from (seed, m) alone, and the policy acts on one
+  // observation per call: BLAS rounds a row differently in products of other heights, and
+  // FISOR's least-Qh choice among candidates turns such a difference into another episode. So
+  // an episode's result depends on neither E nor the other episodes.
+  uint64_t policy_seed = srl_hash64(o->seed ^ 0x9e3779b97f4a7c15ull);
+  for (int i = 0; rc == 0 && i < E; i++) rc = srl_rng_create(&rngs[i], policy_seed, (uint64_t)i);
+  v->seed_by_episode = 1;
   if (rc == 0) rc = srl_vec_env_reset(v, srl_hash64(o->seed ^ 0x6a09e667f3bcc908ull));
 
-  // env i plays episodes i, i + E, i + 2E, ...: unbiased by episode length
   int left = N, A = v->act_dim;
   long long cap = (long long)(v->max_episode_steps > 0 ? v->max_episode_steps : STEP_CAP);
   if (o->episode_len > 0 && o->episode_len < cap) cap = o->episode_len;
@@ -150,7 +158,8 @@ int srl_offline_evaluate(const srl_offline_algo *algo, void *state,
       rc = srl_error(SRL_ETIMEOUT, "evaluation: episodes did not end within %lld steps", cap);
       break;
     }
-    rc = algo->act(state, act, v->obs, E, rng);
+    for (int i = 0; rc == 0 && i < E; i++)
+      rc = algo->act(state, act + (size_t)i * A, v->obs + (size_t)i * v->obs_dim, 1, rngs[i]);
     if (rc < 0) {
       srl_error_context(rc, "%s act: ", algo->name);
       break;
@@ -175,12 +184,13 @@ int srl_offline_evaluate(const srl_offline_algo *algo, void *state,
       }
       got[i]++;
       goal[i] = 0;
+      srl_rng_seed(rngs[i], policy_seed, (uint64_t)i + (uint64_t)E * (uint64_t)got[i]);
     }
   }
   const char *task = o->score_task && o->score_task[0] ? o->score_task : o->env_id;
   if (rc == 0) rc = srl_offline_eval_summarize(res, ep, N, o->cost_limit, task);
   if (rc == 0 && eps) memcpy(eps, ep, sizeof(srl_offline_episode) * (size_t)N);
-  srl_rng_destroy(rng);
+  for (int i = 0; rngs && i < E; i++) srl_rng_destroy(rngs[i]);
   srl_vec_env_destroy(v);
   srl_free(buf);
   return rc;

@@ -162,7 +162,9 @@ typedef struct srl_offline_eval_options {
 } srl_offline_eval_options;
 
 // Roll the algorithm's policy (algo->act on state) out for o->episodes episodes: episode k runs
-// on env k mod num_envs with reset seeds from o->seed, so results do not depend on threads.
+// on env k mod num_envs; its layout and the policy's sampling while it plays come from
+// (o->seed, k) alone, so a result depends on neither num_envs nor num_threads, and the first
+// 20 episodes of a 100-episode evaluation are those of a 20-episode one.
 // Per-episode results go to eps (o->episodes entries) when not NULL.
 int srl_offline_evaluate(const srl_offline_algo *algo, void *state,
                          const srl_offline_eval_options *o, srl_offline_eval_result *res,

@@ -48,10 +48,12 @@ static int usage(FILE *f) {
           "(C + e)/(K + e) (e = 1 only when K = 0; K defaults to the run's task.cost_limit),\n"
           "how many episodes end with cost <= K and the median episode cost, and 'safe' when\n"
           "the mean normalized cost is at most 1. --task names the DSRL or D4RL task of the\n"
-          "reference returns (default: the env's). --seed picks the episodes' layouts\n"
-          "(default: the run's eval.seed). --set changes a key of the algorithm's own section\n"
-          "for this evaluation (fisor.candidates=64: how many actions FISOR draws before it\n"
-          "keeps the one of least Qh).\n",
+          "reference returns (default: the env's). --seed picks the episodes' layouts and the\n"
+          "policy's sampling (default: the run's eval.seed); episode k's result depends on the\n"
+          "seed and k alone, not on --envs (E envs stepped together, default min(N, 16)), so\n"
+          "the first 20 of 100 episodes are a 20-episode evaluation. --set changes a key of\n"
+          "the algorithm's own section for this evaluation (fisor.candidates=64: how many\n"
+          "actions FISOR draws before it keeps the one of least Qh).\n",
           DEFAULT_EPISODES);
   return f == stdout ? 0 : 2;
 }

@@ -90,6 +90,22 @@ TEST(auto_reset_and_final_obs) {
     CHECK_EQ_INT(v->done[i], 0);
   }
   CHECK_EQ_INT(v->episodes_done, 0);
+
+  // seeded by episode number: env i's k-th episode is episode i + N·k of one sequence
+  v->seed_by_episode = 1;
+  CHECK_OK(srl_vec_env_reset(v, 77));
+  for (int i = 0; i < N; i++) {
+    CHECK(v->obs[i * 4 + 1] == (float)(srl_vec_env_episode_seed(77, 0, i) % 1000));
+    ep[i] = 0;
+  }
+  for (int step = 1; step <= 12; step++) {
+    CHECK_OK(srl_vec_env_step(v, act));
+    for (int i = 0; i < N; i++)
+      if (v->done[i])
+        CHECK(v->obs[i * 4 + 1] ==
+              (float)(srl_vec_env_episode_seed(77, 0, i + N * ++ep[i]) % 1000));
+  }
+  for (int i = 0; i < N; i++) CHECK(ep[i] > 0 && v->episode[i] == ep[i]);
   srl_vec_env_destroy(v);
 }
 

@@ -209,6 +209,19 @@ def eval_repeats_training(tmp):
               abs(j["cost"]["mean"] - summary["ep_cost"]) < 1e-9,
               f"eval {j['return']['mean']} / {j['cost']['mean']} repeats training's "
               f"{summary['ep_ret']} / {summary['ep_cost']}")
+    # an episode's layout and the sampling while it plays come from (seed, episode) alone: the
+    # same episodes whatever --envs, and a shorter evaluation is a prefix of a longer one
+    runs = {}
+    for eps, envs in ((3, 1), (3, 3), (2, 2)):
+        r = run(["offline", "eval", rd, "--episodes", str(eps), "--envs", str(envs), "--json"])
+        check(r.returncode == 0, f"fisor eval --envs {envs}: {r.stderr}")
+        if r.returncode == 0:
+            runs[eps, envs] = [(e["return"], e["cost"], e["length"])
+                               for e in json.loads(r.stdout)["per_episode"]]
+    if len(runs) == 3:
+        check(runs[3, 1] == runs[3, 3], f"--envs 1 and 3 play the same episodes: {runs}")
+        check(runs[2, 2] == runs[3, 1][:2], f"2 episodes are the first 2 of 3: {runs}")
+        check(len(set(runs[3, 1])) == 3, f"the episodes differ from each other: {runs[3, 1]}")
     # an eval-time key of FISOR's own section: the actor's first draw instead of 16 candidates
     r = run(["offline", "eval", rd, "--episodes", "2", "--json", "--set", "fisor.candidates=1"])
     check(r.returncode == 0, f"fisor eval --set: {r.stderr}")
