@@ -1229,6 +1229,10 @@ int srl_sac_policy_load(srl_sac_policy **out, const char *path, const char *devi
     rc = sac_config_from(&sc, &p->cfg, p->obs_dim, p->act_dim, max_batch);
   }
   if (rc == 0) rc = srl_ops_get(&ops, device ? device : "cpu");
+  // the run's BLAS threads: with another count OpenBLAS may sum in another order, and an
+  // evaluation would not repeat the trainer's
+  if (rc == 0 && ops->device == SRL_DEVICE_CPU)
+    srl_ops_cpu_set_threads(p->cfg.train_cfgs.torch_threads);
   srl_rng *init = NULL;
   if (rc == 0) rc = srl_rng_create(&init, 0, 1);
   if (rc == 0) rc = srl_sac_create(&p->agent, ops, &sc, init, 0);
@@ -1314,56 +1318,25 @@ int srl_sac_policy_act(srl_sac_policy *p, float *act, const float *obs, int n, i
 }
 
 
+typedef struct sac_ctx {
+  srl_sac_policy *p;
+  int deterministic;
+} sac_ctx;
+
+// the policy draws from its own stream: re-seeded from the episode's before each sampled action
+static int sac_act_one(void *ctx, float *act, const float *obs, srl_rng *rng) {
+  sac_ctx *c = ctx;
+  if (!c->deterministic)
+    srl_sac_policy_seed(c->p, (uint64_t)srl_rng_u32(rng) << 32 | srl_rng_u32(rng));
+  return srl_sac_policy_act(c->p, act, obs, 1, c->deterministic);
+}
+
+
 int srl_sac_policy_evaluate(srl_sac_policy *p, int episodes, int deterministic, uint64_t seed,
                             int num_envs, srl_eval_result *res, double *rets, double *costs,
                             double *lens) {
-  if (episodes < 1) return srl_error(SRL_EINVAL, "evaluate: %d episodes", episodes);
-  int ne = num_envs > 0 ? num_envs : (episodes < 16 ? episodes : 16);
-  if (ne > episodes) ne = episodes;
-  if (ne > p->max_batch)
-    return srl_error(SRL_EINVAL, "evaluate: %d envs exceed the policy's batch %d", ne,
-                     p->max_batch);
-  srl_vec_env_config vc = {.num_envs = ne, .num_threads = 0, .rescale_action = 1, .cost_mode = -1};
-  const char *opts = p->cfg.env_cfgs.options[0] ? p->cfg.env_cfgs.options : NULL;
-  srl_vec_env *v;
-  SRL_TRY(srl_vec_env_create(&v, p->cfg.env_id, opts, &vc));
-  double *r = srl_calloc(3 * (size_t)episodes * sizeof(double));
-  float *act = srl_calloc((size_t)ne * p->act_dim * sizeof(float));
-  int *count = srl_calloc((size_t)ne * sizeof(int));
-  int rc = r && act && count ? srl_vec_env_reset(v, seed) : SRL_ENOMEM;
-  srl_sac_policy_seed(p, seed);
-  int finished = 0;
-  // env i plays episodes i, i + ne, ...; extra episodes past the quota are ignored
-  while (rc == 0 && finished < episodes) {
-    rc = srl_sac_policy_act(p, act, v->obs, ne, deterministic);
-    if (rc == 0) rc = srl_vec_env_step(v, act);
-    for (int i = 0; rc == 0 && i < ne; i++) {
-      if (!v->done[i]) continue;
-      int k = i + ne * count[i]++;
-      if (k >= episodes) continue;
-      r[3 * k] = v->stats[i].last_ret, r[3 * k + 1] = v->stats[i].last_cost;
-      r[3 * k + 2] = (double)v->stats[i].last_length;
-      finished++;
-    }
-  }
-  if (rc == 0 && res) {
-    double m[3] = {0, 0, 0}, s[3] = {0, 0, 0};
-    for (int k = 0; k < episodes; k++)
-      for (int j = 0; j < 3; j++) m[j] += r[3 * k + j] / episodes;
-    for (int k = 0; k < episodes; k++)
-      for (int j = 0; j < 3; j++) s[j] += (r[3 * k + j] - m[j]) * (r[3 * k + j] - m[j]) / episodes;
-    res->episodes = episodes;
-    res->ret_mean = m[0], res->cost_mean = m[1], res->len_mean = m[2];
-    res->ret_std = sqrt(s[0]), res->cost_std = sqrt(s[1]), res->len_std = sqrt(s[2]);
-  }
-  for (int k = 0; rc == 0 && k < episodes; k++) {
-    if (rets) rets[k] = r[3 * k];
-    if (costs) costs[k] = r[3 * k + 1];
-    if (lens) lens[k] = r[3 * k + 2];
-  }
-  srl_free(r);
-  srl_free(act);
-  srl_free(count);
-  srl_vec_env_destroy(v);
-  return rc;
+  if (!p) return srl_error(SRL_EINVAL, "srl_sac_policy_evaluate: no policy");
+  sac_ctx c = {p, deterministic};
+  return srl_evaluate_policy_fn(p->cfg.env_id, p->cfg.env_cfgs.options, episodes, num_envs, seed,
+                                sac_act_one, &c, res, rets, costs, lens);
 }

@@ -209,6 +209,7 @@ typedef struct srl_sac_policy srl_sac_policy;
 // Load a checkpoint (checkpoints/epoch-<N>.safetensors, final.safetensors) or a run directory
 // (its final.safetensors, else its latest checkpoint) onto device ("cpu", "cuda"; NULL: cpu),
 // for batches up to max_batch rows. SRL_EFORMAT when the checkpoint is not an off-policy one.
+// On the CPU, OpenBLAS then runs with the run's torch_threads.
 int srl_sac_policy_load(srl_sac_policy **out, const char *path, const char *device, int max_batch);
 void srl_sac_policy_destroy(srl_sac_policy *p);
 // The run's config (from the checkpoint's metadata), the checkpoint file and its env steps.
@@ -227,8 +228,8 @@ int srl_sac_policy_act(srl_sac_policy *p, float *act, const float *obs, int n, i
 void srl_sac_policy_seed(srl_sac_policy *p, uint64_t seed);
 
 // Evaluate as srl_policy_evaluate (algos/onpolicy.h) does: `episodes` episodes on the config's
-// env, up to num_envs at once (0: min(episodes, 16)), episode k on env k mod num_envs with reset
-// seeds from seed. rets, costs, lens (episodes each) may be NULL.
+// env, up to num_envs at once (0: min(episodes, 16)), episode k's layout and sampling from
+// (seed, k) alone. rets, costs, lens (episodes each) may be NULL.
 int srl_sac_policy_evaluate(srl_sac_policy *p, int episodes, int deterministic, uint64_t seed,
                             int num_envs, srl_eval_result *res, double *rets, double *costs,
                             double *lens);

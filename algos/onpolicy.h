@@ -50,6 +50,7 @@
 #include "core/log.h"
 #include "core/normalize.h"
 #include "core/rng.h"
+#include "envs/play.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -293,7 +294,7 @@ typedef struct srl_policy {
 
 // Load a checkpoint (epoch-<N>.safetensors or final.safetensors) or a run directory (its
 // final.safetensors, else its latest checkpoint) onto device ("cpu", "cuda"; NULL: cpu), for
-// batches up to max_batch rows.
+// batches up to max_batch rows. On the CPU, OpenBLAS then runs with the run's torch_threads.
 int srl_policy_load(srl_policy **out, const char *path, const char *device, int max_batch);
 void srl_policy_destroy(srl_policy *p);
 
@@ -309,11 +310,18 @@ typedef struct srl_eval_result {
 } srl_eval_result;
 
 // Run `episodes` episodes of the policy on its env (the config's env_id and options, actions
-// rescaled as in training), on up to `num_envs` envs in parallel (0: min(episodes, 16)); episode
-// k runs on env k mod num_envs with reset seeds from `seed`, so the result does not depend on the
-// thread count. rets, costs, lens (episodes each) may be NULL.
+// rescaled as in training), on up to `num_envs` envs in parallel (0: min(episodes, 16)), with
+// srl_play_episodes (envs/play.h): episode k's layout and sampling come from (seed, k) alone, so
+// the result depends on neither num_envs nor the thread count. rets, costs, lens (episodes
+// each) may be NULL.
 int srl_policy_evaluate(srl_policy *p, int episodes, int deterministic, uint64_t seed, int num_envs,
                         srl_eval_result *res, double *rets, double *costs, double *lens);
+
+// The evaluation behind srl_policy_evaluate and srl_sac_policy_evaluate: env_id with options
+// (NULL or "": none), actions rescaled from [-1, 1], act called on one observation at a time.
+int srl_evaluate_policy_fn(const char *env_id, const char *options, int episodes, int num_envs,
+                           uint64_t seed, srl_play_act_fn act, void *ctx, srl_eval_result *res,
+                           double *rets, double *costs, double *lens);
 
 #ifdef __cplusplus
 }

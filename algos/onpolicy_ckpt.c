@@ -299,6 +299,9 @@ void srl_policy_destroy(srl_policy *p) {
 
 static int policy_build(srl_policy *p, const srl_st_file *f, const char *path) {
   SRL_TRY(meta_config(&p->cfg, f, path));
+  // the run's BLAS threads: with another count OpenBLAS may sum in another order, and an
+  // evaluation would not repeat the trainer's
+  if (p->ops->device == SRL_DEVICE_CPU) srl_ops_cpu_set_threads(p->cfg.train_cfgs.torch_threads);
   const srl_st_tensor *mean = srl_st_find(f, "obs_norm.mean");
   const srl_st_tensor *ls = srl_st_find(f, "actor.log_std");
   if (!mean || !ls) return srl_error(SRL_EFORMAT, "no obs_norm.mean or actor.log_std tensor");
@@ -406,70 +409,56 @@ int srl_policy_act(srl_policy *p, float *act, const float *obs, int n, int deter
 }
 
 
-static void mean_std(const double *x, int n, double *mean, double *std) {
-  double s = 0, q = 0;
-  for (int i = 0; i < n; i++) s += x[i];
-  *mean = s / n;
-  for (int i = 0; i < n; i++) q += (x[i] - *mean) * (x[i] - *mean);
-  *std = sqrt(q / n);
+int srl_evaluate_policy_fn(const char *env_id, const char *options, int episodes, int num_envs,
+                           uint64_t seed, srl_play_act_fn act, void *ctx, srl_eval_result *res,
+                           double *rets, double *costs, double *lens) {
+  if (!env_id || !act || !res || episodes < 1)
+    return srl_error(SRL_EINVAL, "evaluate: an env, a policy, a result and episodes ≥ 1");
+  int E = num_envs > 0 ? num_envs : (episodes < 16 ? episodes : 16);
+  if (E > episodes) E = episodes;
+  srl_vec_env_config vc = {.num_envs = E, .num_threads = 0, .rescale_action = 1, .cost_mode = -1};
+  srl_vec_env *v = NULL;
+  SRL_TRY(srl_vec_env_create(&v, env_id, options && options[0] ? options : NULL, &vc));
+  srl_played_episode *ep = srl_calloc(sizeof *ep * (size_t)episodes);
+  int rc = ep ? srl_play_episodes(v, episodes, seed, 0, act, ctx, ep) : SRL_ENOMEM;
+  if (rc == 0) {
+    double m[3] = {0, 0, 0}, q[3] = {0, 0, 0};
+    for (int k = 0; k < episodes; k++) {
+      double x[3] = {ep[k].ret, ep[k].cost, ep[k].len};
+      for (int j = 0; j < 3; j++) m[j] += x[j] / episodes;
+      if (rets) rets[k] = x[0];
+      if (costs) costs[k] = x[1];
+      if (lens) lens[k] = x[2];
+    }
+    for (int k = 0; k < episodes; k++) {
+      double x[3] = {ep[k].ret, ep[k].cost, ep[k].len};
+      for (int j = 0; j < 3; j++) q[j] += (x[j] - m[j]) * (x[j] - m[j]) / episodes;
+    }
+    res->episodes = episodes;
+    res->ret_mean = m[0], res->cost_mean = m[1], res->len_mean = m[2];
+    res->ret_std = sqrt(q[0]), res->cost_std = sqrt(q[1]), res->len_std = sqrt(q[2]);
+  }
+  srl_free(ep);
+  srl_vec_env_destroy(v);
+  return rc;
+}
+
+
+typedef struct policy_ctx {
+  srl_policy *p;
+  int deterministic;
+} policy_ctx;
+
+static int policy_act_one(void *ctx, float *act, const float *obs, srl_rng *rng) {
+  policy_ctx *c = ctx;
+  return srl_policy_act(c->p, act, obs, 1, c->deterministic, rng);
 }
 
 
 int srl_policy_evaluate(srl_policy *p, int episodes, int deterministic, uint64_t seed, int num_envs,
                         srl_eval_result *res, double *rets, double *costs, double *lens) {
-  if (!p || !res || episodes < 1)
-    return srl_error(SRL_EINVAL, "srl_policy_evaluate: a policy, a result and episodes ≥ 1");
-  int E = num_envs > 0 ? num_envs : (episodes < 16 ? episodes : 16);
-  if (E > episodes) E = episodes;
-  if (E > p->max_batch)
-    return srl_error(SRL_EINVAL, "evaluate: %d envs exceed the policy's batch of %d", E,
-                     p->max_batch);
-  srl_vec_env *v = NULL;
-  srl_rng *rng = NULL;
-  srl_vec_env_config vc = {.num_envs = E, .num_threads = 0, .rescale_action = 1, .cost_mode = -1};
-  double *buf = srl_calloc(sizeof(double) * 3 * (size_t)episodes + sizeof(int) * (size_t)E +
-                           sizeof(float) * (size_t)E * (size_t)p->act_dim);
-  int rc = buf ? SRL_OK : SRL_ENOMEM;
-  if (rc == 0) rc = srl_vec_env_create(&v, p->cfg.env_id, p->cfg.env_cfgs.options, &vc);
-  if (rc == 0) rc = srl_rng_create(&rng, seed, 7);
-  if (rc == 0) rc = srl_vec_env_reset(v, srl_hash64(seed ^ 0x6a09e667f3bcc908ull));
-  double *r = buf, *c = buf + episodes, *l = buf + 2 * (size_t)episodes;
-  int *got = (int *)(void *)(buf + 3 * (size_t)episodes);
-  float *act = (float *)(void *)(got + E);
-
-  // env i plays episodes i, i + E, i + 2E, ...: unbiased by episode length
-  int left = episodes;
-  long long cap =
-      (long long)(v && v->max_episode_steps ? v->max_episode_steps : 100000) * (episodes / E + 2);
-  for (long long s = 0; rc == 0 && left > 0; s++) {
-    if (s > cap) {
-      rc = srl_error(SRL_ETIMEOUT, "evaluate: episodes did not end within %lld steps", cap);
-      break;
-    }
-    rc = srl_policy_act(p, act, v->obs, E, deterministic, rng);
-    if (rc == 0) rc = srl_vec_env_step(v, act);
-    for (int i = 0; rc == 0 && i < E; i++) {
-      if (!v->done[i]) continue;
-      int k = i + E * got[i];
-      if (k >= episodes) continue;
-      r[k] = v->stats[i].last_ret;
-      c[k] = v->stats[i].last_cost;
-      l[k] = (double)v->stats[i].last_length;
-      got[i]++;
-      left--;
-    }
-  }
-  if (rc == 0) {
-    res->episodes = episodes;
-    mean_std(r, episodes, &res->ret_mean, &res->ret_std);
-    mean_std(c, episodes, &res->cost_mean, &res->cost_std);
-    mean_std(l, episodes, &res->len_mean, &res->len_std);
-    if (rets) memcpy(rets, r, sizeof(double) * (size_t)episodes);
-    if (costs) memcpy(costs, c, sizeof(double) * (size_t)episodes);
-    if (lens) memcpy(lens, l, sizeof(double) * (size_t)episodes);
-  }
-  srl_rng_destroy(rng);
-  srl_vec_env_destroy(v);
-  srl_free(buf);
-  return rc;
+  if (!p) return srl_error(SRL_EINVAL, "srl_policy_evaluate: no policy");
+  policy_ctx c = {p, deterministic};
+  return srl_evaluate_policy_fn(p->cfg.env_id, p->cfg.env_cfgs.options, episodes, num_envs, seed,
+                                policy_act_one, &c, res, rets, costs, lens);
 }

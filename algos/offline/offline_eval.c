@@ -12,11 +12,11 @@
 #include "algos/offline/trainer.h"
 #include "core/alloc.h"
 #include "core/error.h"
+#include "envs/play.h"
 #include "envs/vec_env.h"
 #include "envs/wrappers.h"
 
 #define DEFAULT_ENVS 16
-#define STEP_CAP 100000  // an env without a time limit still ends an evaluation
 
 // population mean and std of x[k].field over n episodes
 static void mean_std(const srl_offline_episode *eps, int n, size_t off, double *mean, double *std) {
@@ -114,6 +114,19 @@ static int make_envs(srl_vec_env **out, const srl_offline_eval_options *o, int n
 }
 
 
+// one observation's action from the algorithm
+typedef struct act_ctx {
+  const srl_offline_algo *algo;
+  void *state;
+} act_ctx;
+
+static int act_one(void *ctx, float *act, const float *obs, srl_rng *rng) {
+  const act_ctx *c = ctx;
+  int rc = c->algo->act(c->state, act, obs, 1, rng);
+  return rc < 0 ? srl_error_context(rc, "%s act: ", c->algo->name) : rc;
+}
+
+
 int srl_offline_evaluate(const srl_offline_algo *algo, void *state,
                          const srl_offline_eval_options *o, srl_offline_eval_result *res,
                          srl_offline_episode *eps) {
@@ -126,72 +139,20 @@ int srl_offline_evaluate(const srl_offline_algo *algo, void *state,
   srl_vec_env *v = NULL;
   int rc = make_envs(&v, o, E);
   if (rc < 0) return srl_error_context(rc, "evaluation envs: ");
-  size_t total = 0;
-  size_t o_eps = srl_layout_add(&total, sizeof(srl_offline_episode) * (size_t)N);
-  size_t o_got = srl_layout_add(&total, sizeof(int) * (size_t)E);
-  size_t o_goal = srl_layout_add(&total, sizeof(int) * (size_t)E);
-  size_t o_act = srl_layout_add(&total, sizeof(float) * (size_t)E * (size_t)v->act_dim);
-  size_t o_rng = srl_layout_add(&total, sizeof(srl_rng *) * (size_t)E);
-  char *buf = srl_calloc(total);
-  if (!buf) rc = SRL_ENOMEM;
-  srl_offline_episode *ep = buf ? (srl_offline_episode *)(buf + o_eps) : NULL;
-  int *got = buf ? (int *)(buf + o_got) : NULL, *goal = buf ? (int *)(buf + o_goal) : NULL;
-  float *act = buf ? (float *)(buf + o_act) : NULL;
-  srl_rng **rngs = buf ? (srl_rng **)(void *)(buf + o_rng) : NULL;
-
-  // env i plays episodes i, i + E, i + 2E, ...: unbiased by episode length. Episode m's layout
-  // and the policy's draws while it plays come from (seed, m) alone, and the policy acts on one
-  // observation per call: BLAS rounds a row differently in products of other heights, and
-  // FISOR's least-Qh choice among candidates turns such a difference into another episode. So
-  // an episode's result depends on neither E nor the other episodes.
-  uint64_t policy_seed = srl_hash64(o->seed ^ 0x9e3779b97f4a7c15ull);
-  for (int i = 0; rc == 0 && i < E; i++) rc = srl_rng_create(&rngs[i], policy_seed, (uint64_t)i);
-  v->seed_by_episode = 1;
-  if (rc == 0) rc = srl_vec_env_reset(v, srl_hash64(o->seed ^ 0x6a09e667f3bcc908ull));
-
-  int left = N, A = v->act_dim;
-  long long cap = (long long)(v->max_episode_steps > 0 ? v->max_episode_steps : STEP_CAP);
-  if (o->episode_len > 0 && o->episode_len < cap) cap = o->episode_len;
-  cap *= (N / E + 2);
-  for (long long s = 0; rc == 0 && left > 0; s++) {
-    if (s > cap) {
-      rc = srl_error(SRL_ETIMEOUT, "evaluation: episodes did not end within %lld steps", cap);
-      break;
-    }
-    for (int i = 0; rc == 0 && i < E; i++)
-      rc = algo->act(state, act + (size_t)i * A, v->obs + (size_t)i * v->obs_dim, 1, rngs[i]);
-    if (rc < 0) {
-      srl_error_context(rc, "%s act: ", algo->name);
-      break;
-    }
-    for (int j = 0; j < E * A; j++)
-      if (!isfinite(act[j])) {
-        rc = srl_error(SRL_ENONFINITE, "%s policy action %d of env %d is %g", algo->name, j % A,
-                       j / A, act[j]);
-        break;
-      }
-    if (rc == 0) rc = srl_vec_env_step(v, act);
-    for (int i = 0; rc == 0 && i < E; i++) {
-      goal[i] |= v->infos[i].goal_met != 0;
-      if (!v->done[i]) continue;
-      int k = i + E * got[i];
-      if (k < N) {
-        ep[k].ret = v->stats[i].last_ret;
-        ep[k].cost = v->stats[i].last_cost;
-        ep[k].len = (double)v->stats[i].last_length;
-        ep[k].goal = goal[i];
-        left--;
-      }
-      got[i]++;
-      goal[i] = 0;
-      srl_rng_seed(rngs[i], policy_seed, (uint64_t)i + (uint64_t)E * (uint64_t)got[i]);
-    }
+  srl_played_episode *played = srl_calloc(sizeof *played * (size_t)N);
+  srl_offline_episode *ep = srl_calloc(sizeof *ep * (size_t)N);
+  if (!played || !ep) rc = SRL_ENOMEM;
+  act_ctx ctx = {algo, state};
+  if (rc == 0) rc = srl_play_episodes(v, N, o->seed, o->episode_len, act_one, &ctx, played);
+  for (int k = 0; rc == 0 && k < N; k++) {
+    ep[k].ret = played[k].ret, ep[k].cost = played[k].cost, ep[k].len = played[k].len;
+    ep[k].goal = played[k].goal;
   }
   const char *task = o->score_task && o->score_task[0] ? o->score_task : o->env_id;
   if (rc == 0) rc = srl_offline_eval_summarize(res, ep, N, o->cost_limit, task);
   if (rc == 0 && eps) memcpy(eps, ep, sizeof(srl_offline_episode) * (size_t)N);
-  for (int i = 0; rngs && i < E; i++) srl_rng_destroy(rngs[i]);
   srl_vec_env_destroy(v);
-  srl_free(buf);
+  srl_free(played);
+  srl_free(ep);
   return rc;
 }

@@ -161,10 +161,11 @@ typedef struct srl_offline_eval_options {
   const char *score_task;  // DSRL / D4RL task for the normalized reward (NULL or "": env_id's)
 } srl_offline_eval_options;
 
-// Roll the algorithm's policy (algo->act on state) out for o->episodes episodes: episode k runs
-// on env k mod num_envs; its layout and the policy's sampling while it plays come from
-// (o->seed, k) alone, so a result depends on neither num_envs nor num_threads, and the first
-// 20 episodes of a 100-episode evaluation are those of a 20-episode one.
+// Roll the algorithm's policy (algo->act on state, one observation per call) out for
+// o->episodes episodes with srl_play_episodes (envs/play.h): episode k's layout and the policy's
+// sampling while it plays come from (o->seed, k) alone, so a result depends on neither
+// num_envs nor num_threads, and the first 20 episodes of a 100-episode evaluation are those of
+// a 20-episode one.
 // Per-episode results go to eps (o->episodes entries) when not NULL.
 int srl_offline_evaluate(const srl_offline_algo *algo, void *state,
                          const srl_offline_eval_options *o, srl_offline_eval_result *res,

@@ -724,6 +724,14 @@ TEST(policy_load_act_evaluate) {
   }
   CHECK_CLOSE(r1.ret_mean, s / 10, 1e-12, 1e-9);
   CHECK_EQ_INT(r1.episodes, 10);
+  // episode k (layout and sampled actions) is the same on 1 or 3 envs, and in a shorter run
+  double rets1[10], rets3[10], lens3[10];
+  CHECK_OK(srl_policy_evaluate(p, 10, 0, 4, 1, &r2, rets1, NULL, NULL));
+  CHECK(!memcmp(rets1, rets, sizeof rets));
+  CHECK_OK(srl_policy_evaluate(p, 7, 0, 4, 3, &r2, rets3, NULL, lens3));
+  CHECK(!memcmp(rets3, rets, 7 * sizeof(double)) && !memcmp(lens3, lens, 7 * sizeof(double)));
+  CHECK_OK(srl_policy_evaluate(p, 10, 0, 5, 4, &r2, rets3, NULL, NULL));
+  CHECK(memcmp(rets3, rets, sizeof rets) != 0);  // another seed, other episodes
   srl_policy_destroy(p);
   srl_onpolicy_destroy(t);
 }

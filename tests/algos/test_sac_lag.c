@@ -604,6 +604,11 @@ TEST(learning_run_improves_return) {
          res.cost_mean, res.len_mean);
   CHECK_EQ_INT(res.episodes, 6);
   CHECK(res.ret_mean > 1.0);
+  // sampled actions too: episode k is the same on 1 or 3 envs
+  double r1[6], r3[6];
+  CHECK_OK(srl_sac_policy_evaluate(p, 6, 0, 123, 3, &res, r3, NULL, NULL));
+  CHECK_OK(srl_sac_policy_evaluate(p, 6, 0, 123, 1, &res, r1, NULL, NULL));
+  CHECK(!memcmp(r1, r3, sizeof r1));
   srl_sac_policy_destroy(p);
 }
 
