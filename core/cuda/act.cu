@@ -67,8 +67,11 @@ static __device__ __forceinline__ float act_slope(float x) {
     case SRL_ACT_RELU:
       return x > 0.0f ? 1.0f : 0.0f;
     case SRL_ACT_MISH: {
-      float t = tanh_exact(softplus(x));
-      return t + x * (1.0f - t * t) * sigmoid(x);
+      // t = tanh(softplus(x)) = a / (a + 2) with a = eˣ(eˣ + 2), and 1 − t = 2 / (a + 2) without
+      // the cancellation of 1 − t² near t = 1 (as the CPU twin)
+      float e = expf(fminf(x, 20.0f)), a = e * (e + 2.0f), inv = 1.0f / (a + 2.0f);
+      float t = a * inv;
+      return t + x * (2.0f * inv) * (1.0f + t) * sigmoid(x);
     }
     case SRL_ACT_GELU: {
       float cdf = 0.5f * (1.0f + erff(x * INV_SQRT_2));

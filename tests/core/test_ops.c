@@ -349,7 +349,8 @@ TEST(act_forward_backward_all) {
   double xd[N], rd[N], want[N], g[N];
   rand_fill(x, N, -5, 5);
   // a few points in the tails and around softplus's linear switch at 20
-  static const float tails[] = {-30, -21, -19.5f, 19.5f, 20.5f, 25, 30, 8, -8, 0.001f};
+  // (and past the exponential's clamp at -87.3, which CPU mish uses)
+  static const float tails[] = {-30, -21, -19.5f, 19.5f, 20.5f, 25, 30, 8, -8, 0.001f, -88, -100};
   memcpy(x, tails, sizeof tails);
   // keep the relu kink out of reach of the difference step
   for (int i = 0; i < N; i++)
@@ -382,6 +383,26 @@ TEST(act_forward_backward_all) {
     ops->act_backward(alias, alias, x, N, act);
     CHECK(memcmp(alias, din, sizeof din) == 0);
   }
+}
+
+
+// mish on a dense sweep: the CPU's branch-free exponential (a polynomial, not expf) within
+// a few float roundings of x·tanh(softplus(x)) from -90 to 30
+TEST(mish_dense_sweep) {
+  enum { N = 4801 };
+  static float x[N], out[N], din[N], one[N];
+  static double want[N], slope[N];
+  for (int i = 0; i < N; i++) {
+    x[i] = -90.0f + 0.025f * (float)i;
+    one[i] = 1.0f;
+    double xd = x[i], sp = softplus_ref(xd), t = tanh(sp), sig = 1 / (1 + exp(-xd));
+    want[i] = xd * t;
+    slope[i] = t + xd * (1 - t * t) * sig;
+  }
+  ops->act_forward(out, x, N, SRL_ACT_MISH);
+  CHECK_VEC("mish sweep", out, want, N, 1e-30, 1e-6);
+  ops->act_backward(din, one, x, N, SRL_ACT_MISH);
+  CHECK_VEC("mish slope sweep", din, slope, N, 1e-7, 1e-6);  // it crosses 0 near -1.19
 }
 
 
@@ -911,6 +932,7 @@ int main(void) {
   RUN(matmul_beta0_overwrites_nan);
   RUN(bias_add_and_backward);
   RUN(act_forward_backward_all);
+  RUN(mish_dense_sweep);
   RUN(layernorm_forward_backward);
   RUN(softmax_forward_backward);
   RUN(dropout);
